@@ -1,0 +1,303 @@
+"""A controlled asyncio event loop: one actor step at a time, chosen by the engine.
+
+The loop is the stdlib selector loop with one change of rule: instead of running every
+ready callback in a batch, it runs *one* callback per iteration, and when more than one
+actor (task, executor job, the loop's own callback lane) has something ready, the engine
+picks which. With every choice at its default (the head of the ready queue, the earliest
+timer) the order is exactly the stdlib's: ``tests/aio/test_differential.py`` checks it.
+
+Time is virtual: when nothing is ready and no real I/O is pending, the clock jumps to the
+next timer. Timers due within ``timer_slack`` seconds of the earliest one may fire in any
+order; which one fires is a recorded choice, so short sleeps behave like the "some short
+delay" they stand for on a loaded machine, and replays stay exact.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import selectors
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from plait.aio.trace import StepTrace, describe_handle, task_location
+from plait.errors import Deadlock
+
+LANE = 0
+"""Actor id of the loop's callback lane: callbacks that belong to no task."""
+
+_TASK_TYPES: tuple[type, ...] = (asyncio.Task,)
+try:  # the pure-Python Task, used when a task factory asks for it
+    from asyncio.tasks import _PyTask  # type: ignore[attr-defined]
+
+    _TASK_TYPES = (asyncio.Task, _PyTask)
+except ImportError:  # pragma: no cover
+    pass
+
+
+class Chooser:
+    """What the loop asks at each scheduling point (the engine, or a recorder around it)."""
+
+    def choose_actor(self, runnable: list[int], current: int | None) -> int:  # pragma: no cover
+        raise NotImplementedError
+
+    def choose(self, n: int) -> int:  # pragma: no cover
+        raise NotImplementedError
+
+
+class _ExecutorJob:
+    """``run_in_executor`` work: one step of its own actor, run to completion in a real thread.
+
+    The loop waits for it, so the job's effects land at a point the engine chose; which
+    thread ran it is real (``threading.current_thread()`` is not the loop's thread).
+    """
+
+    __slots__ = ("actor", "args", "func", "future")
+
+    def __init__(self, actor: int, future: asyncio.Future[Any], func: Callable[..., Any],
+                 args: tuple[Any, ...]) -> None:
+        self.actor = actor
+        self.future = future
+        self.func = func
+        self.args = args
+
+    def __call__(self) -> None:
+        if self.future.cancelled():
+            return
+        box: dict[str, Any] = {}
+
+        def target() -> None:
+            try:
+                box["result"] = self.func(*self.args)
+            except BaseException as exc:  # noqa: BLE001 - handed to the future
+                box["error"] = exc
+
+        worker = threading.Thread(target=target, name=f"plait-executor-{self.actor}", daemon=True)
+        worker.start()
+        worker.join()
+        if self.future.cancelled():
+            return
+        if "error" in box:
+            self.future.set_exception(box["error"])
+        else:
+            self.future.set_result(box.get("result"))
+
+
+class PlaitLoop(asyncio.SelectorEventLoop):
+    """The controlled loop. One instance serves one execution."""
+
+    def __init__(self, chooser: Chooser, *, timer_slack: float = 0.1,
+                 trace: StepTrace | None = None, hang_timeout: float = 10.0) -> None:
+        super().__init__(selectors.DefaultSelector())
+        self._plait_chooser = chooser
+        self._plait_slack = timer_slack
+        self._plait_trace = trace
+        self._plait_hang_timeout = hang_timeout
+        self._plait_clock = 0.0
+        self._plait_batch = 0
+        self._plait_pending: int | None = None
+        self._plait_tasks = 0
+        self._plait_next_actor = 1
+        self._plait_names: dict[int, str] = {LANE: "loop"}
+        self._plait_keep: list[object] = []  # strong refs: actor ids must not be reused
+        self._plait_threads_at_start = threading.active_count()
+        # After the test body finished (or the engine gave up), cleanup runs in default order
+        # without asking the engine: leftover cancellation order is not part of the schedule.
+        self.plait_free = False
+
+    # -- clock -----------------------------------------------------------------------------
+    def time(self) -> float:
+        return self._plait_clock
+
+    # -- actors ----------------------------------------------------------------------------
+    def create_task(self, coro: Any, *, name: str | None = None, **kwargs: Any) -> Any:
+        if name is None:
+            self._plait_tasks += 1
+            name = f"Task-{self._plait_tasks}"
+        task = super().create_task(coro, name=name, **kwargs)
+        self._plait_adopt(task)
+        return task
+
+    def _plait_adopt(self, task: Any) -> int:
+        actor = self._plait_next_actor
+        self._plait_next_actor += 1
+        task._plait_actor = actor
+        coro = task.get_coro()
+        label = getattr(coro, "__qualname__", None) or getattr(coro, "__name__", "?")
+        self._plait_names[actor] = f"{task.get_name()} ({label})"
+        self._plait_keep.append(task)
+        return actor
+
+    def _plait_actor_of(self, handle: asyncio.Handle) -> int:
+        callback = handle._callback  # type: ignore[attr-defined]
+        owner = getattr(callback, "__self__", None)
+        if owner is not None and isinstance(owner, _TASK_TYPES):
+            actor = getattr(owner, "_plait_actor", None)
+            return actor if actor is not None else self._plait_adopt(owner)
+        if type(callback) is _ExecutorJob:
+            return callback.actor
+        return LANE
+
+    def actor_name(self, actor: int) -> str:
+        return self._plait_names.get(actor, f"actor {actor}")
+
+    def run_in_executor(self, executor: Any, func: Callable[..., Any], *args: Any) -> Any:
+        self._check_closed()  # type: ignore[attr-defined]
+        future = self.create_future()
+        actor = self._plait_next_actor
+        self._plait_next_actor += 1
+        name = getattr(func, "__qualname__", None) or type(func).__name__
+        self._plait_names[actor] = f"executor job {actor} ({name})"
+        self.call_soon(_ExecutorJob(actor, future, func, args))
+        return future
+
+    # -- the one rule that changes ---------------------------------------------------------
+    def _run_once(self) -> None:
+        ready = self._ready  # type: ignore[attr-defined]
+        self._plait_drop_cancelled_timers()
+        if self._plait_batch <= 0:
+            self._plait_new_batch()
+        while ready and ready[0]._cancelled:
+            ready.popleft()
+            self._plait_batch -= 1
+        if not ready:
+            self._plait_batch = 0
+            self._plait_pending = None
+            return
+        # Where each actor's first ready handle sits. The lane is never chosen: asyncio
+        # promises that callbacks run in the order they were scheduled, and its own
+        # internals rely on it, so a lane callback is never overtaken. What the engine
+        # reorders are task steps (and executor jobs): "this await took longer".
+        first: dict[int, int] = {}
+        actors: list[int] = []
+        for index, handle in enumerate(ready):
+            if handle._cancelled:
+                continue
+            actor = self._plait_actor_of(handle)
+            if actor not in first:
+                first[actor] = index
+                if actor != LANE:
+                    actors.append(actor)
+        pending = self._plait_pending
+        if pending is None or pending not in first:
+            if first.get(LANE) == 0 or not actors:
+                self._plait_step(0, LANE)
+                return
+            if self.plait_free:
+                pending = actors[0]
+            else:
+                pending = self._plait_chooser.choose_actor(actors, None)
+        index = first[pending]
+        lane = first.get(LANE)
+        if lane is not None and lane < index:
+            self._plait_pending = pending  # run the callbacks it must not overtake first
+            self._plait_step(lane, LANE)
+            return
+        self._plait_pending = None
+        self._plait_step(index, pending)
+
+    def _plait_step(self, index: int, actor: int) -> None:
+        ready = self._ready  # type: ignore[attr-defined]
+        handle = ready[index]
+        del ready[index]
+        self._plait_batch -= 1
+        trace = self._plait_trace
+        if trace is None or self.plait_free:
+            handle._run()
+            return
+        before = task_location(handle)
+        handle._run()
+        trace.step(actor, self.actor_name(actor), describe_handle(handle), before,
+                   task_location(handle), self._plait_clock)
+
+    def _plait_drop_cancelled_timers(self) -> None:
+        scheduled = self._scheduled  # type: ignore[attr-defined]
+        while scheduled and scheduled[0]._cancelled:
+            self._timer_cancelled_count -= 1  # type: ignore[attr-defined]
+            heapq.heappop(scheduled)._scheduled = False
+
+    def _plait_new_batch(self) -> None:
+        ready = self._ready  # type: ignore[attr-defined]
+        scheduled = self._scheduled  # type: ignore[attr-defined]
+        fired_by_choice = False
+        if not ready and not self._stopping:  # type: ignore[attr-defined]
+            if self._plait_real_io_pending():
+                self._plait_wait_real(scheduled[0]._when - self._plait_clock if scheduled else None)
+            elif scheduled:
+                fired_by_choice = self._plait_fire_timer()
+            else:
+                self._plait_wait_uncontrolled()
+        self._process_events(self._selector.select(0))  # type: ignore[attr-defined]
+        if not fired_by_choice:
+            end = self._plait_clock + self._clock_resolution  # type: ignore[attr-defined]
+            while scheduled and scheduled[0]._when < end:
+                handle = heapq.heappop(scheduled)
+                handle._scheduled = False
+                ready.append(handle)
+        self._plait_batch = len(ready)
+
+    def _plait_fire_timer(self) -> bool:
+        """Advance the virtual clock to a timer. Returns True when a non-default timer fired."""
+        scheduled = self._scheduled  # type: ignore[attr-defined]
+        head = scheduled[0]
+        horizon = head._when + self._plait_slack
+        others = sorted(
+            (h for h in scheduled if h is not head and not h._cancelled and h._when <= horizon),
+            key=lambda h: h._when,
+        )
+        choice = 0
+        if others and not self.plait_free:
+            choice = self._plait_chooser.choose(len(others) + 1)
+        if choice == 0:
+            self._plait_clock = max(self._plait_clock, head._when)
+            return False
+        handle = others[choice - 1]
+        scheduled.remove(handle)
+        heapq.heapify(scheduled)
+        handle._scheduled = False
+        self._plait_clock = max(self._plait_clock, handle._when)
+        self._ready.append(handle)  # type: ignore[attr-defined]
+        if self._plait_trace is not None:
+            self._plait_trace.note(f"timer due at t={handle._when:.4f} fired before the one "
+                                   f"due at t={head._when:.4f}")
+        return True
+
+    def _plait_real_io_pending(self) -> bool:
+        # The self-pipe is always registered; anything more is a real file descriptor.
+        return len(self._selector.get_map()) > 1  # type: ignore[attr-defined]
+
+    def _plait_wait_real(self, timeout: float | None) -> None:
+        """Real I/O is pending: wait for it in real time, and let virtual time follow."""
+        start = time.monotonic()
+        events = self._selector.select(None if timeout is None else max(0.0, timeout))  # type: ignore[attr-defined]
+        self._process_events(events)  # type: ignore[attr-defined]
+        self._plait_clock += time.monotonic() - start
+
+    def _plait_wait_uncontrolled(self) -> None:
+        """Nothing is ready and no timer is set: only a thread plait does not control can help."""
+        deadline = time.monotonic() + self._plait_hang_timeout
+        while threading.active_count() > self._plait_threads_at_start:
+            events = self._selector.select(0.01)  # type: ignore[attr-defined]
+            if events:
+                self._process_events(events)  # type: ignore[attr-defined]
+                return
+            if self._ready or time.monotonic() > deadline:  # type: ignore[attr-defined]
+                break
+        if not self._ready:  # type: ignore[attr-defined]
+            raise Deadlock(self.describe_blocked())
+
+    def describe_blocked(self) -> str:
+        lines = ["every task is blocked and nothing can wake one (a deadlock):"]
+        for task in self._plait_keep:
+            if isinstance(task, _TASK_TYPES) and not task.done():
+                where = task_location_of_task(task)
+                lines.append(f"  {self.actor_name(task._plait_actor)} waits at {where}")
+        return "\n".join(lines)
+
+
+def task_location_of_task(task: Any) -> str:
+    from plait.aio.trace import format_location, suspension_point
+
+    return format_location(suspension_point(task.get_coro()))

@@ -1,0 +1,160 @@
+"""The public decorators: ``explore``, ``replay``, and the explicit scheduling ``point``."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Generator
+from typing import Any, Protocol, TypeVar
+
+from plait import settings
+from plait.errors import ConfigError, InterleavingFailure
+from plait.runner import ExplorationResult
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+__all__ = ["ExplorationResult", "explore", "point", "replay"]
+
+
+class FailureStore(Protocol):
+    """Where failing tokens of past runs are kept (the pytest cache, when under pytest)."""
+
+    def get(self, key: str) -> str | None: ...
+
+    def set(self, key: str, token: str | None) -> None: ...
+
+
+class _Context:
+    """What the pytest plugin tells the decorator about the test being run."""
+
+    name: str | None = None
+    key: str | None = None
+    replay_hint: str | None = None
+    store: FailureStore | None = None
+    results: list[ExplorationResult] = []  # noqa: RUF012 - read by the plugin's summary
+
+
+context = _Context()
+
+
+def _run(fn: Callable[..., Any], spec: dict[str, Any], args: tuple[Any, ...],
+         kwargs: dict[str, Any]) -> ExplorationResult:
+    from plait import runner
+
+    options = settings.resolve(spec)
+    if not inspect.iscoroutinefunction(fn):
+        raise ConfigError(
+            f"@plait.explore needs an `async def` test, and {fn.__qualname__} is a plain "
+            "function; threaded tests are explored by running them from an async test "
+            "with asyncio.to_thread until thread support lands"
+        )
+    name = context.name or fn.__qualname__
+    hint = context.replay_hint
+    store = context.store if context.key else None
+
+    def body() -> Any:
+        return fn(*args, **kwargs)
+
+    if store is not None and options.replay is None:
+        saved = store.get(context.key or "")
+        if saved:
+            try:
+                runner.explore(body, options.merged(replay=saved), name, hint)
+            except InterleavingFailure as failure:
+                failure.args = (failure.report + "\n(plait re-ran this failure, saved from an "
+                                "earlier run, before exploring anew.)",)
+                raise
+            except Exception:  # noqa: BLE001 - a stale token (code changed): explore anew
+                pass
+            store.set(context.key or "", None)
+    try:
+        result = runner.explore(body, options, name, hint)
+    except InterleavingFailure as failure:
+        if store is not None and options.replay is None:
+            store.set(context.key or "", failure.token)
+        context.results.append(_result_of(failure, name, options))
+        raise
+    context.results.append(result)
+    return result
+
+
+def _result_of(failure: InterleavingFailure, name: str, options: settings.Options) -> ExplorationResult:
+    stats = failure.stats
+    result = ExplorationResult(name=name, strategy=str(stats.get("strategy", options.strategy)))
+    result.executions = int(stats.get("executions", 0))  # type: ignore[call-overload]
+    result.exhausted = bool(stats.get("exhausted", False))
+    result.failure = failure
+    return result
+
+
+def _wrap(fn: Callable[..., Any], spec: dict[str, Any]) -> Callable[..., Any]:
+    inner_spec = getattr(fn, "_plait_spec", None)
+    if inner_spec is not None:  # stacked decorators: the outer one's arguments win
+        spec = {**inner_spec, **spec}
+        fn = fn.__wrapped__  # type: ignore[attr-defined]
+    settings.Options().merged(**spec)  # fail at decoration time on a bad argument
+
+    @functools.wraps(fn)
+    def test(*args: Any, **kwargs: Any) -> None:
+        _run(fn, spec, args, kwargs)
+
+    def explore_now(*args: Any, **kwargs: Any) -> ExplorationResult:
+        """Run the exploration and return its result (raises InterleavingFailure on a failure)."""
+        return _run(fn, spec, args, kwargs)
+
+    test._plait_spec = spec  # type: ignore[attr-defined]
+    test.explore = explore_now  # type: ignore[attr-defined]
+    return test
+
+
+def explore(fn: F | None = None, /, *, strategy: str | None = None,
+            max_executions: int | None = None, max_seconds: float | None = None,
+            seed: int | None = None, stop_on_first: bool | None = None,
+            preemption_bound: int | None = None, delay_bound: int | None = None,
+            pct_depth: int | None = None, timer_slack: float | None = None) -> Any:
+    """Run the decorated ``async def`` test under many schedules.
+
+    ``strategy``: ``auto`` (default: exhaustive ``dfs`` on half the budget, then ``pct``),
+    ``dfs``, ``random`` or ``pct``. ``max_executions`` / ``max_seconds``: the budget.
+    ``seed``: seeds ``random``, ``pct`` and the ``random`` module inside the test.
+    ``stop_on_first``: stop at the first failing schedule (default True).
+    ``preemption_bound`` / ``delay_bound``: bound the exhaustive search (CHESS, Emmi et al.).
+    ``timer_slack``: timers due within this many seconds of the earliest may fire in any
+    order (default 0.1; 0 keeps strict deadline order).
+    """
+    spec = {k: v for k, v in {
+        "strategy": strategy, "max_executions": max_executions, "max_seconds": max_seconds,
+        "seed": seed, "stop_on_first": stop_on_first, "preemption_bound": preemption_bound,
+        "delay_bound": delay_bound, "pct_depth": pct_depth, "timer_slack": timer_slack,
+    }.items() if v is not None}
+    if fn is not None:
+        if not callable(fn):
+            raise ConfigError(f"@plait.explore takes options by keyword, got {fn!r}")
+        return _wrap(fn, spec)
+    return lambda f: _wrap(f, spec)
+
+
+def replay(token: str) -> Callable[[F], F]:
+    """Run the decorated test under exactly the schedule ``token`` describes."""
+    if not isinstance(token, str) or not token.strip():
+        raise ConfigError(f"@plait.replay needs the token plait printed, got {token!r}")
+    from plait.runner import decode_token
+
+    decode_token(token.strip())  # a damaged token fails here, naming what is wrong
+
+    def decorate(fn: F) -> F:
+        return _wrap(fn, {"replay": token.strip()})  # type: ignore[return-value]
+
+    return decorate
+
+
+class _Point:
+    __slots__ = ()
+
+    def __await__(self) -> Generator[None, None, None]:
+        yield  # a bare yield hands control back to the loop, like asyncio.sleep(0)
+
+
+def point() -> _Point:
+    """An explicit scheduling point: ``await plait.point()`` lets plait switch tasks here."""
+    return _Point()

@@ -1,0 +1,39 @@
+"""The exceptions plait raises: each carries what a user needs to act on it."""
+
+from __future__ import annotations
+
+
+class PlaitError(Exception):
+    """Base class of plait's own errors."""
+
+
+class ConfigError(PlaitError, ValueError):
+    """A plait option or decorator argument is wrong; the message names it and what is accepted."""
+
+
+class InterleavingFailure(AssertionError):
+    """The test failed under one interleaving that plait found.
+
+    ``report`` is the step-by-step explanation, ``token`` replays the schedule exactly
+    (``@plait.replay(token)`` or ``pytest --plait-replay=TOKEN``), ``stats`` describes the
+    exploration that found it. The original exception is the ``__cause__``.
+    """
+
+    def __init__(self, report: str, token: str, stats: dict[str, object]) -> None:
+        super().__init__(report)
+        self.report = report
+        self.token = token
+        self.stats = stats
+
+
+class ReplayDivergence(PlaitError, RuntimeError):
+    """A replayed schedule did not fit the program: it behaved differently than when recorded."""
+
+
+class Nondeterminism(PlaitError, RuntimeError):
+    """The same schedule produced different choices: the code uses a source of
+    nondeterminism plait does not control (real time, os.urandom, uncontrolled threads, I/O)."""
+
+
+class Deadlock(PlaitError, RuntimeError):
+    """Every actor is blocked and nothing plait controls can wake any of them."""

@@ -1,0 +1,118 @@
+"""plait's pytest plugin: options, the per-test context, saved failures, the summary.
+
+It imports nothing heavy at import time: the engine loads when the first explored test runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any
+
+import pytest
+
+_OPTIONS = (
+    # (flag, ini key, settings field, help)
+    ("--plait-strategy", "plait_strategy", "strategy",
+     "exploration strategy: auto (default), dfs, random, pct"),
+    ("--plait-budget", "plait_budget", "max_executions",
+     "maximum executions per explored test (default 1000)"),
+    ("--plait-max-seconds", "plait_max_seconds", "max_seconds",
+     "maximum seconds per explored test (default 60)"),
+    ("--plait-seed", "plait_seed", "seed", "seed for random/pct and the random module (default 0)"),
+    ("--plait-timer-slack", "plait_timer_slack", "timer_slack",
+     "timers due within this many seconds of each other may fire in any order (default 0.1)"),
+    ("--plait-replay", "plait_replay", "replay",
+     "replay this token (plait1:...) instead of exploring; select the test it came from"),
+)
+
+_CACHE_KEY = "plait/failures"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("plait", "plait: explore interleavings of asyncio tasks and threads")
+    for flag, ini, _field, text in _OPTIONS:
+        group.addoption(flag, dest=ini, default=None, help=text)
+        parser.addini(ini, text, default=None)
+    group.addoption("--plait-forget", dest="plait_forget", action="store_true", default=False,
+                    help="do not re-run failures saved by earlier runs first")
+
+
+class _CacheStore:
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    def _all(self) -> dict[str, str]:
+        cache = getattr(self.config, "cache", None)
+        return dict(cache.get(_CACHE_KEY, {})) if cache is not None else {}
+
+    def get(self, key: str) -> str | None:
+        return self._all().get(key)
+
+    def set(self, key: str, token: str | None) -> None:
+        cache = getattr(self.config, "cache", None)
+        if cache is None:
+            return
+        data = self._all()
+        if token is None:
+            if data.pop(key, None) is None:
+                return
+        else:
+            data[key] = token
+        cache.set(_CACHE_KEY, data)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "plait: set by @plait.explore on explored tests (no need to add it by hand)"
+    )
+    from plait import settings
+    from plait.errors import ConfigError
+
+    ini: dict[str, Any] = {}
+    cli: dict[str, Any] = {}
+    for _flag, key, field, _text in _OPTIONS:
+        value = config.getini(key)
+        if value not in (None, "", []):
+            ini[field] = value
+        value = config.getoption(key)
+        if value is not None:
+            cli[field] = value
+    try:
+        settings.Options().merged(**ini)
+        settings.Options().merged(**cli)
+    except ConfigError as exc:
+        raise pytest.UsageError(f"plait: {exc}") from None
+    settings.ini_defaults = ini
+    settings.cli_overrides = cli
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, Any, Any]:
+    function = getattr(item, "obj", None)
+    if getattr(function, "_plait_spec", None) is None:
+        return (yield)
+    from plait.api import context
+
+    context.name = item.name
+    context.key = item.nodeid
+    context.replay_hint = f"pytest '{item.nodeid}'"
+    context.store = None if item.config.getoption("plait_forget") else _CacheStore(item.config)
+    try:
+        return (yield)
+    finally:
+        context.name = context.key = context.replay_hint = None
+        context.store = None
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    import sys
+
+    api = sys.modules.get("plait.api")
+    if api is None:
+        return
+    results = api.context.results
+    if not results:
+        return
+    terminalreporter.section("plait")
+    for result in results:
+        terminalreporter.write_line(f"plait: {result.name}: {result.summary()}")

@@ -1,0 +1,106 @@
+"""The failure report: the interleaving step by step, the error, and how to replay it."""
+
+from __future__ import annotations
+
+import linecache
+import os
+import traceback
+from typing import TYPE_CHECKING, Any
+
+from plait.aio.trace import Step, StepTrace
+from plait.errors import Deadlock
+
+if TYPE_CHECKING:
+    from plait.runner import ExplorationResult
+
+
+def short_path(path: str) -> str:
+    if path.startswith("<"):
+        return path
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:  # pragma: no cover - another drive on Windows
+        return path
+    return path if rel.startswith("..") else rel
+
+
+def _point(point: Any) -> tuple[str, str]:
+    """('file:line in function (asyncio.sleep)', 'source line') of a suspension point."""
+    loc, waits_in = point if point else (None, "")
+    if loc is None:
+        return "?", ""
+    text = f"{short_path(loc[0])}:{loc[1]} in {loc[2]}"
+    if waits_in and waits_in not in ("__await__", "__aenter__", "__aexit__"):
+        text += f" (asyncio.{waits_in})"
+    return text, linecache.getline(loc[0], loc[1]).strip()
+
+
+def _describe(step: Step) -> tuple[str, str]:
+    if not step.is_task_step():
+        if step.actor_name.startswith("executor job"):
+            return "ran to completion in a worker thread", ""
+        return f"loop callback {step.callback}", ""
+    kind, value = step.before
+    if kind == "new":
+        head = "starts"
+    else:
+        head = f"resumes at {_point(value)[0]}"
+    kind, value = step.after
+    if kind == "done":
+        return f"{head}; {value}", ""
+    where, source = _point(value)
+    return f"{head}; suspends at {where}", source
+
+
+def format_steps(trace: StepTrace, *, show_lane: bool = False) -> list[str]:
+    lines: list[str] = []
+    shown = 0
+    carried: list[str] = []
+    for step in trace.steps:
+        carried.extend(step.notes)
+        if not show_lane and not step.is_task_step() and not step.actor_name.startswith("executor"):
+            continue
+        shown += 1
+        lines.extend(f"        ({note})" for note in carried)
+        carried = []
+        what, source = _describe(step)
+        lines.append(f"  {shown:>3}  t={step.clock:<7.4f} {step.actor_name}: {what}")
+        if source:
+            lines.append(f"                     | {source}")
+    return lines
+
+
+def _failing_line(error: BaseException) -> str:
+    frames = [f for f in traceback.extract_tb(error.__traceback__)
+              if "/plait/" not in f.filename and "/asyncio/" not in f.filename]
+    if not frames:
+        return ""
+    frame = frames[-1]
+    return f" at {short_path(frame.filename)}:{frame.lineno}: {(frame.line or '').strip()}"
+
+
+def format_report(name: str, trace: StepTrace, error: BaseException, token: str,
+                  result: ExplorationResult, replay_hint: str | None, *,
+                  found_at: int | None = None, confirmed: bool = True,
+                  replayed: bool = False) -> str:
+    if replayed:
+        head = f"plait replayed a token on {name}, and the test fails."
+    else:
+        head = (f"plait found an interleaving that fails {name} "
+                f"(execution {found_at} of {result.executions}, strategy {result.strategy}).")
+    lines = [head, "", "Steps, in the order they ran (t is virtual time in seconds):"]
+    lines.extend(format_steps(trace))
+    lines.append("")
+    if isinstance(error, Deadlock):
+        lines.append(str(error))
+    else:
+        message = str(error)
+        lines.append(f"Then {type(error).__name__}{': ' + message if message else ''}"
+                     f"{_failing_line(error)}")
+    lines.extend(f"Note: {note}" for note in result.notes)
+    if not confirmed:
+        lines.append("Note: the steps above come from a replay that did not fail the same way.")
+    lines += ["", "Replay exactly this interleaving with", f'    @plait.replay("{token}")']
+    if replay_hint:
+        lines.append(f"or  {replay_hint} --plait-replay={token}")
+    return "\n".join(lines)

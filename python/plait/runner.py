@@ -1,0 +1,239 @@
+"""The exploration loop on the Python side: run the test body once per schedule the engine
+proposes, keep the first failure, confirm it by replay, and build the report."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import sys
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+from plait import _native
+from plait.aio.loop import PlaitLoop
+from plait.aio.trace import StepTrace
+from plait.errors import (
+    ConfigError,
+    Deadlock,
+    InterleavingFailure,
+    Nondeterminism,
+    ReplayDivergence,
+)
+from plait.report import format_report
+from plait.settings import Options, decode_settings, encode_settings
+
+Body = Callable[[], Coroutine[Any, Any, Any]]
+PYTHON = (sys.version_info[0], sys.version_info[1])
+
+
+@dataclass
+class ExplorationResult:
+    """What an exploration did: the figures pytest's summary prints, and the failure if any."""
+
+    name: str
+    strategy: str
+    executions: int = 0
+    exhausted: bool = False
+    bounded: bool = False
+    stopped_by: str = ""
+    elapsed: float = 0.0
+    steps: int = 0
+    failure: InterleavingFailure | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        plural = "" if self.executions == 1 else "s"
+        text = f"{self.executions} execution{plural}, {self.strategy}, "
+        if self.strategy == "replay":
+            text += "replayed a token"
+        elif self.exhausted:
+            text += "exhausted" + (" within the bound" if self.bounded else "")
+        else:
+            text += f"not exhausted ({self.stopped_by or 'budget spent'})"
+        if self.failure is not None:
+            text += ", FAILED"
+        return text
+
+
+def _new_explorer(options: Options, strategy: str, max_executions: int,
+                  max_seconds: float | None) -> Any:
+    try:
+        return _native.Explorer(
+            strategy=strategy,
+            seed=options.seed,
+            max_executions=max_executions,
+            max_seconds=max_seconds,
+            preemption_bound=options.preemption_bound,
+            delay_bound=options.delay_bound,
+            pct_depth=options.pct_depth,
+            stop_on_first=options.stop_on_first,
+            token=options.replay if strategy == "replay" else None,
+            settings=encode_settings(options),
+            python_version=PYTHON,
+        )
+    except _native.TokenError as exc:
+        raise ConfigError(f"cannot replay {options.replay!r}: {exc}") from None
+    except _native.ConfigError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def run_execution(chooser: Any, seed: int, body: Body, timer_slack: float,
+                  trace: StepTrace | None = None) -> BaseException | None:
+    """Run the body once under the chooser's schedule. Returns the failure, if any."""
+    saved = random.getstate()
+    random.seed(seed)
+    loop = PlaitLoop(chooser, timer_slack=timer_slack, trace=trace)
+    failure: BaseException | None = None
+    runner = asyncio.Runner(loop_factory=lambda: loop)
+    try:
+        try:
+            runner.run(body())
+        except (_native.ReplayDivergence, _native.Nondeterminism):
+            raise
+        except Exception as exc:  # the test's own failure, or a deadlock
+            failure = exc
+        finally:
+            loop.plait_free = True
+            try:
+                runner.close()
+            except Exception:  # noqa: BLE001 - cleanup of a failed execution must not mask it
+                if not loop.is_closed():
+                    loop.close()
+    except _native.ReplayDivergence as exc:
+        raise ReplayDivergence(str(exc)) from None
+    except _native.Nondeterminism as exc:
+        raise Nondeterminism(str(exc)) from None
+    finally:
+        random.setstate(saved)
+    return failure
+
+
+def _phases(options: Options) -> list[tuple[str, int]]:
+    if options.strategy != "auto":
+        return [(options.strategy, options.max_executions)]
+    first = max(1, options.max_executions // 2)
+    return [("dfs", first), ("pct", options.max_executions - first)]
+
+
+def explore(body: Body, options: Options, name: str, replay_hint: str | None = None) -> ExplorationResult:
+    """Explore ``body`` under ``options``. Raises InterleavingFailure when a schedule fails."""
+    if options.replay is not None:
+        return _replay(body, options, name, replay_hint)
+    started = time.monotonic()
+    result = ExplorationResult(name=name, strategy=options.strategy)
+    failure: tuple[str, BaseException, int] | None = None
+    used: list[str] = []
+    for strategy, budget in _phases(options):
+        if budget <= 0:
+            continue
+        remaining = None if options.max_seconds is None else options.max_seconds - (time.monotonic() - started)
+        if remaining is not None and remaining <= 0:
+            break
+        explorer = _new_explorer(options, strategy, budget, remaining)
+        used.append(strategy)
+        while explorer.start_execution():
+            error = run_execution(explorer, explorer.execution_seed(), body, options.timer_slack)
+            explorer.end_execution(error is not None)
+            if error is not None and failure is None:
+                failure = (explorer.token(), error, result.executions + explorer.stats()["executions"])
+        stats = explorer.stats()
+        result.executions += int(stats["executions"])
+        result.steps += int(stats["steps"])
+        result.exhausted = bool(stats["exhausted"])
+        result.bounded = bool(stats["bounded"])
+        result.stopped_by = str(stats["stopped_by"])
+        if result.exhausted or (failure is not None and options.stop_on_first):
+            break
+    result.strategy = "+".join(used) if used else options.strategy
+    result.elapsed = time.monotonic() - started
+    if failure is not None:
+        token, error, at = failure
+        result.failure = _confirm_and_report(body, options, name, token, error, result, at,
+                                             replay_hint)
+        raise result.failure
+    return result
+
+
+def _replay(body: Body, options: Options, name: str, replay_hint: str | None) -> ExplorationResult:
+    started = time.monotonic()
+    info = decode_token(options.replay or "")
+    if tuple(info["python_version"]) != PYTHON:
+        import warnings
+
+        recorded = ".".join(map(str, info["python_version"]))
+        warnings.warn(
+            f"plait token was recorded on Python {recorded}, replaying on "
+            f"{PYTHON[0]}.{PYTHON[1]}: the schedule may not fit",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    slack = decode_settings(bytes(info["settings"]))["timer_slack"]
+    options = options.merged(timer_slack=slack)
+    explorer = _new_explorer(options, "replay", 1, None)
+    result = ExplorationResult(name=name, strategy="replay")
+    if not explorer.start_execution():  # pragma: no cover - a replay always has one execution
+        return result
+    trace = StepTrace()
+    error = run_execution(explorer, explorer.execution_seed(), body, slack, trace)
+    try:
+        explorer.end_execution(error is not None)
+    except _native.ReplayDivergence as exc:
+        raise ReplayDivergence(str(exc)) from error
+    result.executions = 1
+    result.elapsed = time.monotonic() - started
+    if error is not None:
+        token = options.replay or ""
+        report = format_report(name, trace, error, token, result, replay_hint, replayed=True)
+        result.failure = InterleavingFailure(report, token, _stats_dict(result))
+        raise result.failure from error
+    return result
+
+
+def decode_token(token: str) -> dict[str, Any]:
+    try:
+        return dict(_native.decode_token(token))
+    except _native.TokenError as exc:
+        raise ConfigError(f"cannot replay {token!r}: {exc}") from None
+
+
+def _stats_dict(result: ExplorationResult) -> dict[str, object]:
+    return {
+        "executions": result.executions,
+        "strategy": result.strategy,
+        "exhausted": result.exhausted,
+        "elapsed": result.elapsed,
+    }
+
+
+def _confirm_and_report(body: Body, options: Options, name: str, token: str,
+                        error: BaseException, result: ExplorationResult, at: int,
+                        replay_hint: str | None) -> InterleavingFailure:
+    """Replay the failing schedule once more with step recording on, then build the report."""
+    trace = StepTrace()
+    replayed: BaseException | None = None
+    confirmed = True
+    try:
+        explorer = _new_explorer(options.merged(replay=token), "replay", 1, None)
+        explorer.start_execution()
+        replayed = run_execution(explorer, explorer.execution_seed(), body, options.timer_slack, trace)
+        explorer.end_execution(replayed is not None)
+    except (ReplayDivergence, Nondeterminism, _native.ReplayDivergence) as exc:
+        result.notes.append(f"the confirming replay diverged: {exc}")
+        confirmed = False
+    if replayed is None or type(replayed) is not type(error):
+        confirmed = False
+        result.notes.append(
+            "replaying the failing schedule did not fail the same way: the test depends on "
+            "something plait does not control (real time, I/O, threads, os.urandom)"
+        )
+    report = format_report(name, trace, replayed if confirmed and replayed else error, token,
+                           result, replay_hint, found_at=at, confirmed=confirmed)
+    failure = InterleavingFailure(report, token, _stats_dict(result))
+    failure.__cause__ = error
+    return failure
+
+
+def is_deadlock(error: BaseException) -> bool:
+    return isinstance(error, Deadlock)

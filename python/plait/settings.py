@@ -1,0 +1,135 @@
+"""Options of an exploration: defaults, validation, and where each value comes from.
+
+Precedence, highest first: the pytest command line (``--plait-*``), the decorator's
+arguments, the ini file (``plait_*`` keys), the defaults below. The command line wins over
+the decorator because it is the most explicit intent at run time (a CI job asking for a
+bigger budget, a developer replaying one token).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from plait.errors import ConfigError
+
+STRATEGIES = ("auto", "dfs", "random", "pct")
+"""``auto`` runs an exhaustive search (``dfs``) on the first half of the budget and, when
+that is not enough to exhaust the space, spends the rest on ``pct``."""
+
+
+@dataclass(frozen=True)
+class Options:
+    strategy: str = "auto"
+    max_executions: int = 1000
+    max_seconds: float | None = 60.0
+    seed: int = 0
+    stop_on_first: bool = True
+    preemption_bound: int | None = None
+    delay_bound: int | None = None
+    pct_depth: int = 3
+    timer_slack: float = 0.1
+    replay: str | None = None
+
+    def merged(self, **overrides: Any) -> Options:
+        """These options with every non-None override applied, validated."""
+        fields = {f.name for f in dataclasses.fields(self)}
+        unknown = sorted(set(overrides) - fields)
+        if unknown:
+            raise ConfigError(
+                f"unknown plait option(s) {', '.join(unknown)}; accepted: {', '.join(sorted(fields))}"
+            )
+        values = {k: v for k, v in overrides.items() if v is not None}
+        return validate(dataclasses.replace(self, **values))
+
+
+def _int(name: str, value: Any, *, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        try:
+            value = int(str(value), 10)
+        except ValueError:
+            raise ConfigError(f"plait option {name} must be a whole number, got {value!r}") from None
+    if value < minimum:
+        raise ConfigError(f"plait option {name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _float(name: str, value: Any, *, minimum: float, strict: bool = False) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"plait option {name} must be a number, got {value!r}") from None
+    if number < minimum or (strict and number == minimum) or number != number:
+        bound = "greater than" if strict else "at least"
+        raise ConfigError(f"plait option {name} must be {bound} {minimum}, got {value!r}")
+    return number
+
+
+def validate(options: Options) -> Options:
+    strategy = str(options.strategy).strip().lower()
+    if strategy not in STRATEGIES:
+        raise ConfigError(
+            f"plait option strategy={options.strategy!r} is not known; accepted: "
+            f"{', '.join(STRATEGIES)}"
+        )
+    replay = options.replay
+    if replay is not None:
+        replay = str(replay).strip()
+        if not replay:
+            replay = None
+    return dataclasses.replace(
+        options,
+        strategy=strategy,
+        max_executions=_int("max_executions", options.max_executions, minimum=1),
+        max_seconds=None if options.max_seconds is None
+        else _float("max_seconds", options.max_seconds, minimum=0.0, strict=True),
+        seed=_int("seed", options.seed, minimum=0),
+        stop_on_first=bool(options.stop_on_first),
+        preemption_bound=None if options.preemption_bound is None
+        else _int("preemption_bound", options.preemption_bound, minimum=0),
+        delay_bound=None if options.delay_bound is None
+        else _int("delay_bound", options.delay_bound, minimum=0),
+        pct_depth=_int("pct_depth", options.pct_depth, minimum=1),
+        timer_slack=_float("timer_slack", options.timer_slack, minimum=0.0),
+        replay=replay,
+    )
+
+
+# -- the settings that change what a schedule means, carried inside every token -----------
+_SETTINGS_VERSION = 1
+
+
+def encode_settings(options: Options) -> bytes:
+    """Semantics-changing settings as the token's opaque bytes: version, timer slack (µs)."""
+    out = bytearray([_SETTINGS_VERSION])
+    value = round(options.timer_slack * 1_000_000)
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def decode_settings(data: bytes) -> dict[str, Any]:
+    if not data or data[0] != _SETTINGS_VERSION:
+        raise ConfigError("the token's settings come from another plait version")
+    value = shift = 0
+    for byte in data[1:]:
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            break
+    return {"timer_slack": value / 1_000_000}
+
+
+# Session-wide defaults, filled in by the pytest plugin from ini and command line.
+ini_defaults: dict[str, Any] = {}
+cli_overrides: dict[str, Any] = {}
+
+
+def resolve(decorator_kwargs: dict[str, Any]) -> Options:
+    options = Options().merged(**ini_defaults)
+    options = options.merged(**decorator_kwargs)
+    return options.merged(**cli_overrides)
