@@ -47,12 +47,6 @@ def check_visible(backend: str) -> None:
                 "use @pytest.mark.django_db(transaction=True) with pytest-django (and do not "
                 "call plait inside transaction.atomic())."
             )
-        if backend == "processes" and conn.vendor == "sqlite" and conn.is_in_memory_db():
-            raise DatabaseNotVisible(
-                f"database {conn.alias!r} is an in-memory SQLite database, which other processes "
-                f"cannot see. Give it a file: DATABASES[{conn.alias!r}]['TEST'] = "
-                "{'NAME': '/some/path/test.sqlite3'}, or use backend='threads'."
-            )
 
 
 def snapshot() -> dict[str, Any] | None:
@@ -92,11 +86,16 @@ def snapshot() -> dict[str, Any] | None:
         "open_aliases": [
             conn.alias
             for conn in connections.all(initialized_only=True)
-            if conn.connection is not None
+            if conn.connection is not None and not _in_memory(conn)
         ],
+        "in_memory": [conn.alias for conn in connections.all() if _in_memory(conn)],
         "overrides": sendable,
         "deleted": sorted(deleted),
     }
+
+
+def _in_memory(conn: Any) -> bool:
+    return conn.vendor == "sqlite" and bool(conn.is_in_memory_db())
 
 
 def _layers(wrapped: Any) -> tuple[Any, dict[str, Any], set[str]]:
@@ -133,6 +132,17 @@ def _check_picklable(values: dict[str, Any], where: str) -> None:
             ) from exc
 
 
+def _refuse_in_memory(alias: str) -> Any:
+    def connect() -> None:
+        raise DatabaseNotVisible(
+            f"database {alias!r} is an in-memory SQLite database of the test process, which "
+            f"worker processes cannot see. Give it a file: DATABASES[{alias!r}]['TEST'] = "
+            "{'NAME': '/some/path/test.sqlite3'}, or use backend='threads'."
+        )
+
+    return connect
+
+
 # --- in the worker process ----------------------------------------------------------------
 
 
@@ -167,6 +177,10 @@ def applied(state: dict[str, Any]) -> Iterator[None]:
                 conn.close()
                 conn.settings_dict.clear()
                 conn.settings_dict.update(settings_dict)
+            if alias in state["in_memory"]:
+                conn.connect = _refuse_in_memory(alias)  # only calls that use it fail
+            else:
+                vars(conn).pop("connect", None)
     override = None
     if state["overrides"] or state["deleted"]:
         override = override_settings(**state["overrides"])
