@@ -31,7 +31,9 @@ class _Context:
     key: str | None = None
     replay_hint: str | None = None
     store: FailureStore | None = None
-    results: list[ExplorationResult] = []  # noqa: RUF012 - read by the plugin's summary
+    # One list per pytest session (a stack, so that pytester's nested sessions keep apart).
+    results: list[ExplorationResult] = []
+    saved_results: list[list[ExplorationResult]] = []
 
 
 context = _Context()
@@ -64,7 +66,7 @@ def _run(fn: Callable[..., Any], spec: dict[str, Any], args: tuple[Any, ...],
                 failure.args = (failure.report + "\n(plait re-ran this failure, saved from an "
                                 "earlier run, before exploring anew.)",)
                 raise
-            except Exception:  # noqa: BLE001 - a stale token (code changed): explore anew
+            except Exception:
                 pass
             store.set(context.key or "", None)
     try:
@@ -72,9 +74,11 @@ def _run(fn: Callable[..., Any], spec: dict[str, Any], args: tuple[Any, ...],
     except InterleavingFailure as failure:
         if store is not None and options.replay is None:
             store.set(context.key or "", failure.token)
-        context.results.append(_result_of(failure, name, options))
+        if context.key:
+            context.results.append(failure.result or _result_of(failure, name, options))
         raise
-    context.results.append(result)
+    if context.key:
+        context.results.append(result)
     return result
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class PlaitError(Exception):
     """Base class of plait's own errors."""
@@ -24,6 +26,7 @@ class InterleavingFailure(AssertionError):
         self.report = report
         self.token = token
         self.stats = stats
+        self.result: Any = None  # the ExplorationResult, set by the runner
 
 
 class ReplayDivergence(PlaitError, RuntimeError):

@@ -26,6 +26,7 @@ _OPTIONS = (
 )
 
 _CACHE_KEY = "plait/failures"
+_SAVED = pytest.StashKey[tuple[dict[str, Any], dict[str, Any]]]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -82,8 +83,25 @@ def pytest_configure(config: pytest.Config) -> None:
         settings.Options().merged(**cli)
     except ConfigError as exc:
         raise pytest.UsageError(f"plait: {exc}") from None
+    config.stash[_SAVED] = (settings.ini_defaults, settings.cli_overrides)
     settings.ini_defaults = ini
     settings.cli_overrides = cli
+    from plait.api import context
+
+    context.saved_results.append(context.results)
+    context.results = []
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    saved = config.stash.get(_SAVED, None)
+    if saved is None:
+        return
+    from plait import settings
+    from plait.api import context
+
+    settings.ini_defaults, settings.cli_overrides = saved
+    if context.saved_results:
+        context.results = context.saved_results.pop()
 
 
 @pytest.hookimpl(wrapper=True)

@@ -41,6 +41,7 @@ class ExplorationResult:
     elapsed: float = 0.0
     steps: int = 0
     failure: InterleavingFailure | None = None
+    failed_at: int | None = None
     notes: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
@@ -50,10 +51,14 @@ class ExplorationResult:
             text += "replayed a token"
         elif self.exhausted:
             text += "exhausted" + (" within the bound" if self.bounded else "")
+        elif self.failure is not None and self.stopped_by == "failure":
+            text += "stopped at the first failure"
         else:
-            text += f"not exhausted ({self.stopped_by or 'budget spent'})"
+            text += "not exhausted (" + {"budget": "execution budget spent",
+                                         "time": "time budget spent"}.get(
+                self.stopped_by, self.stopped_by or "budget spent") + ")"
         if self.failure is not None:
-            text += ", FAILED"
+            text += ", FAILED" + (f" (execution {self.failed_at})" if self.failed_at else "")
         return text
 
 
@@ -98,7 +103,7 @@ def run_execution(chooser: Any, seed: int, body: Body, timer_slack: float,
             loop.plait_free = True
             try:
                 runner.close()
-            except Exception:  # noqa: BLE001 - cleanup of a failed execution must not mask it
+            except Exception:
                 if not loop.is_closed():
                     loop.close()
     except _native.ReplayDivergence as exc:
@@ -150,6 +155,7 @@ def explore(body: Body, options: Options, name: str, replay_hint: str | None = N
     result.elapsed = time.monotonic() - started
     if failure is not None:
         token, error, at = failure
+        result.failed_at = at
         result.failure = _confirm_and_report(body, options, name, token, error, result, at,
                                              replay_hint)
         raise result.failure
@@ -187,6 +193,7 @@ def _replay(body: Body, options: Options, name: str, replay_hint: str | None) ->
         token = options.replay or ""
         report = format_report(name, trace, error, token, result, replay_hint, replayed=True)
         result.failure = InterleavingFailure(report, token, _stats_dict(result))
+        result.failure.result = result
         raise result.failure from error
     return result
 
@@ -232,6 +239,7 @@ def _confirm_and_report(body: Body, options: Options, name: str, token: str,
                            result, replay_hint, found_at=at, confirmed=confirmed)
     failure = InterleavingFailure(report, token, _stats_dict(result))
     failure.__cause__ = error
+    failure.result = result
     return failure
 
 

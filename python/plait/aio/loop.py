@@ -71,7 +71,7 @@ class _ExecutorJob:
         def target() -> None:
             try:
                 box["result"] = self.func(*self.args)
-            except BaseException as exc:  # noqa: BLE001 - handed to the future
+            except BaseException as exc:
                 box["error"] = exc
 
         worker = threading.Thread(target=target, name=f"plait-executor-{self.actor}", daemon=True)
