@@ -1,0 +1,348 @@
+"""Per-test output, logs and monkeypatching while many tests share one thread.
+
+``sys.stdout``, ``sys.stderr`` and the root logger are process-wide, so during a
+cooperative run they are replaced by routers that look up the running test in a
+context variable (each asyncio task has its own copy) and hand the text or record to
+that test's buffers. ``capsys``/``capfd`` and ``monkeypatch`` are swapped for versions
+built on the same idea.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import io
+import logging
+import os
+import sys
+import warnings
+from collections.abc import Callable, Generator, Iterator
+from typing import Any
+
+from _pytest.logging import LogCaptureHandler, caplog_handler_key, caplog_records_key
+from _pytest.monkeypatch import MonkeyPatch
+
+try:
+    from _pytest.capture import CaptureResult
+except ImportError:  # pragma: no cover - very old pytest
+    from collections import namedtuple
+
+    CaptureResult = namedtuple("CaptureResult", ["out", "err"])  # type: ignore[misc,assignment]
+
+CURRENT: contextvars.ContextVar[TestOutput | None] = contextvars.ContextVar(
+    "plait_cooperative_test", default=None
+)
+
+# True while a synchronous pytest hook runs: pytest's own capture and logging plugins
+# are active then, and the routers stay out of their way.
+_paused = False
+# The installed routers: pytest's capture plugin puts back the streams it saw at start
+# after each hook, so they are put in place again afterwards.
+_routers: list[tuple[str, Any]] = []
+
+
+@contextlib.contextmanager
+def paused() -> Iterator[None]:
+    global _paused
+    before, _paused = _paused, True
+    try:
+        yield
+    finally:
+        _paused = before
+        for name, router in _routers:
+            if getattr(sys, name) is not router:
+                router._original = getattr(sys, name)
+                setattr(sys, name, router)
+
+
+class TestOutput:
+    """What one test printed and logged, phase by phase."""
+
+    __test__ = False
+
+    def __init__(self, item: Any, capture: bool, log_level: int | None, formatter: Any) -> None:
+        self.item = item
+        self.capture = capture
+        self.log_level = log_level
+        self.formatter = formatter
+        self.out = io.StringIO()
+        self.err = io.StringIO()
+        self.fixture: CooperativeCapture | None = None
+        self.caplog_handler = LogCaptureHandler()
+        self.report_handler = LogCaptureHandler()
+
+    def write(self, which: str, text: str, original: Any) -> int:
+        fixture = self.fixture
+        if fixture is not None and not fixture.disabled_now:
+            fixture.buffer(which).write(text)
+            if fixture.tee:
+                original.write(text)
+            return len(text)
+        if not self.capture:
+            return original.write(text)
+        return (self.out if which == "out" else self.err).write(text)
+
+    def start_phase(self, when: str) -> None:
+        """Fresh log handlers for ``when``."""
+        self.caplog_handler = LogCaptureHandler()
+        self.report_handler = LogCaptureHandler()
+        if self.formatter is not None:
+            self.report_handler.setFormatter(self.formatter)
+        if self.log_level is not None:
+            self.caplog_handler.setLevel(self.log_level)
+            self.report_handler.setLevel(self.log_level)
+        self.publish(when)
+
+    def publish(self, when: str) -> None:
+        """Put this phase's handler where ``caplog`` looks (pytest's hooks replace it)."""
+        stash = self.item.stash
+        records = stash.get(caplog_records_key, None)
+        if records is None:
+            records = stash[caplog_records_key] = {}
+        records[when] = self.caplog_handler.records
+        stash[caplog_handler_key] = self.caplog_handler
+
+    def handle(self, record: logging.LogRecord) -> None:
+        for handler in (self.caplog_handler, self.report_handler):
+            if record.levelno >= handler.level:
+                handler.handle(record)
+
+    def end_phase(self, when: str) -> None:
+        """Attach what the phase printed and logged to the item, as pytest does."""
+        item = self.item
+        out, err = self.out.getvalue(), self.err.getvalue()
+        self.out, self.err = io.StringIO(), io.StringIO()
+        item.add_report_section(when, "stdout", out)
+        item.add_report_section(when, "stderr", err)
+        log = self.report_handler.stream.getvalue().strip()
+        item.add_report_section(when, "log", log)
+
+
+class _StreamRouter(io.TextIOBase):
+    """Stands in for sys.stdout/sys.stderr and forwards to the running test."""
+
+    def __init__(self, original: Any, which: str) -> None:
+        self._original = original
+        self._which = which
+
+    def write(self, text: str) -> int:  # type: ignore[override]
+        test = CURRENT.get()
+        if test is None or _paused:
+            return self._original.write(text)
+        return test.write(self._which, text, self._original)
+
+    def writelines(self, lines: Any) -> None:  # type: ignore[override]
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        self._original.flush()
+
+    def writable(self) -> bool:
+        return True
+
+    def isatty(self) -> bool:
+        test = CURRENT.get()
+        if test is not None and test.capture:
+            return False
+        return bool(self._original.isatty())
+
+    def fileno(self) -> int:
+        return int(self._original.fileno())
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(self._original, "encoding", "utf-8") or "utf-8"
+
+    @property
+    def errors(self) -> str | None:  # type: ignore[override]
+        return getattr(self._original, "errors", None)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._original, name)
+
+
+class _LogRouter(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        if _paused:
+            return
+        test = CURRENT.get()
+        if test is not None:
+            test.handle(record)
+
+
+@contextlib.contextmanager
+def routing(log_level: int | None) -> Iterator[None]:
+    """Install the stdout/stderr/log routers for the duration of a cooperative run."""
+    out, err = sys.stdout, sys.stderr
+    sys.stdout = _StreamRouter(out, "out")  # type: ignore[assignment]
+    sys.stderr = _StreamRouter(err, "err")  # type: ignore[assignment]
+    saved_routers = list(_routers)
+    _routers[:] = [("stdout", sys.stdout), ("stderr", sys.stderr)]
+    root = logging.getLogger()
+    handler = _LogRouter()
+    root.addHandler(handler)
+    root_level = root.level
+    if log_level is not None:
+        root.setLevel(min(root_level, log_level))
+    try:
+        yield
+    finally:
+        _routers[:] = saved_routers
+        root.removeHandler(handler)
+        root.setLevel(root_level)
+        if isinstance(sys.stdout, _StreamRouter):
+            sys.stdout = sys.stdout._original
+        if isinstance(sys.stderr, _StreamRouter):
+            sys.stderr = sys.stderr._original
+
+
+class CooperativeCapture:
+    """``capsys``/``capfd`` (and the binary and tee variants) for a cooperative test.
+
+    Captures what this test writes through ``sys.stdout``/``sys.stderr``; output of
+    the other tests running at the same time is not mixed in. Writes straight to file
+    descriptors 1 and 2 (subprocesses, C code) cannot be told apart per test and are
+    not captured.
+    """
+
+    def __init__(self, test: TestOutput, binary: bool, tee: bool = False) -> None:
+        self._test = test
+        self._binary = binary
+        self.tee = tee
+        self._out = io.StringIO()
+        self._err = io.StringIO()
+        self.disabled_now = False
+
+    def buffer(self, which: str) -> io.StringIO:
+        return self._out if which == "out" else self._err
+
+    def readouterr(self) -> Any:
+        out, err = self._out.getvalue(), self._err.getvalue()
+        self._out, self._err = io.StringIO(), io.StringIO()
+        if self._binary:
+            return CaptureResult(out.encode(), err.encode())
+        return CaptureResult(out, err)
+
+    @contextlib.contextmanager
+    def disabled(self) -> Generator[None]:
+        before, self.disabled_now = self.disabled_now, True
+        capture, self._test.capture = self._test.capture, False
+        try:
+            yield
+        finally:
+            self.disabled_now = before
+            self._test.capture = capture
+
+    def _close(self) -> None:
+        # As pytest does: output nobody read goes to the test's report.
+        self._test.fixture = None
+        self._test.out.write(self._out.getvalue())
+        self._test.err.write(self._err.getvalue())
+
+
+def capture_fixture(name: str, test: TestOutput) -> Generator[CooperativeCapture]:
+    if test.fixture is not None:
+        raise RuntimeError(
+            f"cannot use {name} together with another capture fixture in the same test"
+        )
+    fixture = CooperativeCapture(test, binary=name.endswith("binary"), tee=name == "capteesys")
+    test.fixture = fixture
+    try:
+        yield fixture
+    finally:
+        fixture._close()
+
+
+CAPTURE_FIXTURES = frozenset({"capsys", "capfd", "capsysbinary", "capfdbinary", "capteesys"})
+
+
+class PatchRegistry:
+    """Which running test patched which global, to warn when two overlap."""
+
+    def __init__(self) -> None:
+        self.owners: dict[tuple[Any, ...], Any] = {}
+        self.warned: set[tuple[Any, ...]] = set()
+
+    def claim(self, key: tuple[Any, ...], owner: Any, what: Callable[[], str]) -> None:
+        other = self.owners.get(key)
+        if other is not None and other is not owner and key not in self.warned:
+            from plait.cooperative import PlaitCooperativeWarning
+
+            self.warned.add(key)
+            warnings.warn(
+                PlaitCooperativeWarning(
+                    f"{owner.nodeid} and {other.nodeid} both monkeypatch {what()} while "
+                    "running concurrently; patches of globals are shared by cooperative "
+                    "tests. Take a plait.cooperative.Lock in a fixture around them."
+                ),
+                stacklevel=4,
+            )
+        self.owners[key] = owner
+
+    def release(self, owner: Any) -> None:
+        for key in [k for k, v in self.owners.items() if v is owner]:
+            del self.owners[key]
+
+
+class WatchedMonkeyPatch(MonkeyPatch):
+    """``monkeypatch`` that notices two concurrent tests patching the same global."""
+
+    def __init__(self, registry: PatchRegistry, owner: Any) -> None:
+        super().__init__()
+        self._plait_registry = registry
+        self._plait_owner = owner
+
+    def _plait_claim(self, key: tuple[Any, ...], what: Callable[[], str]) -> None:
+        self._plait_registry.claim(key, self._plait_owner, what)
+
+    def setattr(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        super().setattr(*args, **kwargs)
+        obj, name, _ = self._setattr[-1]
+        self._plait_claim(("attr", id(obj), name), lambda: f"{_describe(obj)}.{name}")
+
+    def delattr(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        count = len(self._setattr)
+        super().delattr(*args, **kwargs)
+        if len(self._setattr) > count:
+            obj, name, _ = self._setattr[-1]
+            self._plait_claim(("attr", id(obj), name), lambda: f"{_describe(obj)}.{name}")
+
+    def setitem(self, dic: Any, name: Any, value: Any) -> None:
+        super().setitem(dic, name, value)
+        self._plait_claim(("item", id(dic), name), lambda: _describe_item(dic, name))
+
+    def delitem(self, dic: Any, name: Any, raising: bool = True) -> None:
+        super().delitem(dic, name, raising=raising)
+        self._plait_claim(("item", id(dic), name), lambda: _describe_item(dic, name))
+
+    def chdir(self, path: Any) -> None:
+        super().chdir(path)
+        self._plait_claim(("cwd",), lambda: "the working directory")
+
+    def syspath_prepend(self, path: Any) -> None:
+        super().syspath_prepend(path)
+        self._plait_claim(("sys.path",), lambda: "sys.path")
+
+    def undo(self) -> None:
+        super().undo()
+        self._plait_registry.release(self._plait_owner)
+
+
+def _describe(obj: Any) -> str:
+    name = getattr(obj, "__name__", None)
+    return name if isinstance(name, str) else type(obj).__name__
+
+
+def _describe_item(dic: Any, name: Any) -> str:
+    if dic is os.environ:
+        return f"the environment variable {name}"
+    return f"the dict item [{name!r}]"
+
+
+def monkeypatch_fixture(registry: PatchRegistry, item: Any) -> Generator[MonkeyPatch]:
+    patch = WatchedMonkeyPatch(registry, item)
+    try:
+        yield patch
+    finally:
+        patch.undo()
