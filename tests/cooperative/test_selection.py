@@ -84,7 +84,7 @@ def pytest_sessionfinish(session):
     print("PEAK", test_mod.PEAK[0])
 """
     )
-    result = pytester.runpytest("-s", "-p", "no:asyncio")
+    result = pytester.runpytest("-s")
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["*PEAK 2*"])
 
@@ -102,7 +102,7 @@ async def test_marked():
     pass
 """
     )
-    result = pytester.runpytest("-p", "no:asyncio")
+    result = pytester.runpytest()
     # pytest itself refuses the unmarked coroutine: not ours to run.
     outcomes = result.parseoutcomes()
     assert outcomes.get("passed") == 1
@@ -138,7 +138,7 @@ def pytest_sessionfinish(session):
     print("PEAK", test_auto.PEAK[0])
 """
     )
-    args = ["-s", "-p", "no:asyncio"]
+    args = ["-s"]
     if how == "ini":
         ini(plait_cooperative_mode="auto")
     else:
@@ -164,7 +164,7 @@ def test_sync(agen):
     assert agen == "v"
 """
     )
-    pytester.runpytest("-p", "no:asyncio").assert_outcomes(passed=1)
+    pytester.runpytest().assert_outcomes(passed=1)
 
 
 @pytest.mark.skipif(not HAS_PYTEST_ASYNCIO, reason="needs pytest-asyncio")
