@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import inspect
 import threading
 import time
@@ -54,6 +55,8 @@ class CooperativeRun:
         self.fixtures = Fixtures(session)
         self.interrupt: BaseException | None = None
         self.tasks: list[asyncio.Task[None]] = []
+        # Context in which an item's reports are logged (xdist needs one).
+        self.report_context: Any = lambda item: contextlib.nullcontext()
         self.last_item: pytest.Item | None = None
         self._semaphore: asyncio.Semaphore | None = None
         self._hypothesis_lock: asyncio.Lock | None = None
@@ -322,8 +325,21 @@ class CooperativeRun:
         hypothesis = item.obj.hypothesis
         inner = hypothesis.inner_test
 
+        async def example(args: Any, kwargs: Any) -> tuple[bool, Any]:
+            __tracebackhide__ = True
+            try:
+                return True, await inner(*args, **kwargs)
+            except BaseException as exc:  # handed back to Hypothesis' thread
+                return False, exc
+
+        @functools.wraps(inner)
         def run_example(*args: Any, **kwargs: Any) -> Any:
-            return asyncio.run_coroutine_threadsafe(inner(*args, **kwargs), loop).result()
+            __tracebackhide__ = True
+            future = asyncio.run_coroutine_threadsafe(example(args, kwargs), loop)
+            ok, value = future.result()
+            if ok:
+                return value
+            raise value.with_traceback(value.__traceback__)
 
         assert self._hypothesis_lock is not None
         async with self._hypothesis_lock:
@@ -349,7 +365,7 @@ class CooperativeRun:
         again: bool,
     ) -> None:
         ihook = item.ihook
-        with _capture.paused():
+        with _capture.paused(), self.report_context(item):
             ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
             rerun_marked = False
             for call, report in results:
@@ -401,6 +417,33 @@ def _reruns(item: Any) -> tuple[int | None, float]:
     return int(reruns), float(delay or 0.0)
 
 
+_report_index = threading.local()
+
+
+def _xdist_interactor(config: pytest.Config) -> Any:
+    """xdist's WorkerInteractor, its ``item_index`` made readable per thread.
+
+    Its ``pytest_runtest_logreport`` sends ``self.item_index`` (the item its own loop is
+    at) with each report; reports logged from the loop thread must carry theirs.
+    """
+    for plugin in config.pluginmanager.get_plugins():
+        if type(plugin).__name__ == "WorkerInteractor" and "item_index" in vars(plugin):
+            base = type(plugin)
+
+            def get(self: Any) -> Any:
+                override = getattr(_report_index, "value", None)
+                return self.__dict__["_plait_item_index"] if override is None else override
+
+            def set_(self: Any, value: Any) -> None:
+                self.__dict__["_plait_item_index"] = value
+
+            patched = type(base.__name__, (base,), {"item_index": property(get, set_)})
+            plugin.__dict__["_plait_item_index"] = plugin.__dict__.pop("item_index")
+            plugin.__class__ = patched
+            return plugin
+    return None
+
+
 class ThreadedRun:
     """pytest-xdist workers: the loop runs in a thread and takes items as they come.
 
@@ -411,7 +454,10 @@ class ThreadedRun:
 
     def __init__(self, session: pytest.Session, settings: Settings) -> None:
         self.run = CooperativeRun(session, settings)
+        self.run.report_context = self._as_current_item
         self.session = session
+        self._indexes = {id(item): i for i, item in enumerate(session.items)}
+        self._interactor = _xdist_interactor(session.config)
         self._real_setupstate = session._setupstate
         self._shim = SetupStateShim(self.run.fixtures)
         self._loop = asyncio.new_event_loop()
@@ -428,6 +474,18 @@ class ThreadedRun:
 
     async def _start(self) -> None:
         self.run._start_loop()
+
+    @contextlib.contextmanager
+    def _as_current_item(self, item: pytest.Item) -> Iterator[None]:
+        """xdist's worker tags each report with the index of "its" current item."""
+        if self._interactor is None:
+            yield
+            return
+        _report_index.value = self._indexes[id(item)]
+        try:
+            yield
+        finally:
+            _report_index.value = None
 
     def submit(self, item: pytest.Item) -> None:
         if self.session._setupstate is not self._shim:

@@ -1,0 +1,221 @@
+"""Reports as pytest makes them: durations, JUnit XML, -x, assertion messages, plugins."""
+
+from __future__ import annotations
+
+import importlib.util
+import xml.etree.ElementTree as ET
+
+import pytest
+
+
+def test_real_durations_in_terminal_and_junit_xml(pytester, ini):
+    pytester.makepyfile(
+        """
+import asyncio
+import pytest
+
+pytestmark = pytest.mark.plait_cooperative
+
+@pytest.fixture
+async def slow_setup():
+    await asyncio.sleep(0.3)
+
+async def test_long(slow_setup):
+    await asyncio.sleep(0.6)
+
+async def test_short():
+    await asyncio.sleep(0.05)
+"""
+    )
+    result = pytester.runpytest("--junitxml=junit.xml", "--durations=0", "-vv")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        ["*0.6*s call *test_long*", "*0.3*s setup *test_long*", "*0.0*s call *test_short*"]
+    )
+    cases = {
+        case.get("name"): float(case.get("time"))
+        for case in ET.parse(pytester.path / "junit.xml").getroot().iter("testcase")
+    }
+    assert 0.85 <= cases["test_long"] < 3
+    assert 0.04 <= cases["test_short"] < 0.5
+
+
+FAILING = """
+import asyncio
+import pytest
+
+pytestmark = pytest.mark.plait_cooperative
+
+async def test_fails_first():
+    await asyncio.sleep(0.05)
+    assert 1 == 2
+
+@pytest.mark.parametrize("i", range(10))
+async def test_later(i):
+    await asyncio.sleep(0.3)
+"""
+
+
+@pytest.mark.parametrize("flag", ["-x", "--maxfail=1"])
+def test_exitfirst_stops_scheduling_new_tests(pytester, ini, flag):
+    pytester.makepyfile(FAILING)
+    result = pytester.runpytest(flag, "--plait-cooperative-max-tasks=2")
+    outcomes = result.parseoutcomes()
+    assert outcomes["failed"] == 1
+    # the one running beside the failure may finish; nothing new starts
+    assert outcomes.get("passed", 0) <= 1
+    result.stdout.fnmatch_lines(["*stopping after 1 failures*"])
+
+
+def test_assertion_rewriting_and_failure_message(pytester, ini):
+    pytester.makepyfile(
+        """
+import asyncio
+import pytest
+
+@pytest.mark.plait_cooperative
+async def test_compare():
+    value = {"a": 1, "b": [1, 2]}
+    await asyncio.sleep(0)
+    assert value == {"a": 1, "b": [1, 3]}
+"""
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*async def test_compare():*",
+            ">*assert value == {*",
+            "E*AssertionError: assert {*} == {*}*",
+            "*test_assertion_rewriting_and_failure_message.py:8: AssertionError",
+        ]
+    )
+    assert "_engine.py" not in result.stdout.str()
+
+
+def test_non_cooperative_tests_still_run_normally(pytester, ini):
+    pytester.makepyfile(
+        """
+import pytest
+
+@pytest.fixture(scope="module")
+def shared():
+    return []
+
+def test_sync_one(shared):
+    shared.append(1)
+
+def test_sync_two(shared):
+    assert shared == [1]
+
+@pytest.mark.plait_cooperative
+async def test_coop():
+    pass
+"""
+    )
+    pytester.runpytest().assert_outcomes(passed=3)
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("pytest_rerunfailures") is None, reason="needs pytest-rerunfailures"
+)
+def test_reruns_with_pytest_rerunfailures(pytester, ini):
+    pytester.makepyfile(
+        """
+import asyncio
+import pytest
+
+ATTEMPTS = {}
+
+@pytest.fixture
+async def counted(request):
+    ATTEMPTS[request.node.name] = ATTEMPTS.get(request.node.name, 0) + 1
+    yield ATTEMPTS[request.node.name]
+
+@pytest.mark.plait_cooperative
+async def test_flaky(counted):
+    await asyncio.sleep(0.01)
+    assert counted >= 3
+
+@pytest.mark.plait_cooperative
+async def test_always_fails(counted):
+    assert False
+
+@pytest.mark.plait_cooperative
+@pytest.mark.flaky(reruns=1)
+async def test_marker(counted):
+    assert counted == 2
+"""
+    )
+    result = pytester.runpytest("--reruns=2")
+    outcomes = result.parseoutcomes()
+    assert (outcomes["passed"], outcomes["failed"], outcomes["rerun"]) == (2, 1, 5)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("hypothesis") is None, reason="needs hypothesis")
+def test_hypothesis_sync_and_async(pytester, ini):
+    pytester.makepyfile(
+        """
+import asyncio
+import pytest
+from hypothesis import given, settings, strategies as st
+
+pytestmark = pytest.mark.plait_cooperative
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers())
+async def test_async_property(x):
+    await asyncio.sleep(0)
+    assert isinstance(x, int)
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers())
+def test_sync_property(x):
+    assert x + 0 == x
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(min_value=0))
+async def test_async_finds_bug(x):
+    await asyncio.sleep(0)
+    assert x < 10
+"""
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(["*test_async_finds_bug(*", "*x=10*"])
+    assert "_engine.py" not in result.stdout.str()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("xdist") is None, reason="needs pytest-xdist")
+def test_xdist_workers_run_their_share_cooperatively(pytester, ini):
+    pytester.makepyfile(
+        test_xd="""
+import asyncio
+import pytest
+
+@pytest.fixture(scope="module")
+async def shared():
+    yield object()
+
+@pytest.mark.plait_cooperative
+@pytest.mark.parametrize("i", range(20))
+async def test_sleep(shared, i, capsys):
+    print(i)
+    await asyncio.sleep(0.5)
+    assert capsys.readouterr().out == f"{i}\\n"
+
+def test_sync():
+    pass
+
+@pytest.mark.plait_cooperative
+async def test_fails():
+    assert 0
+"""
+    )
+    import time
+
+    began = time.perf_counter()
+    result = pytester.runpytest_subprocess("-n", "2")
+    elapsed = time.perf_counter() - began
+    result.assert_outcomes(passed=21, failed=1)
+    assert elapsed < 9, elapsed
