@@ -8,8 +8,19 @@ if it is in ``runnable``, else ``runnable[0]``; a choice's default is 0.
 from collections.abc import Iterable, Sequence
 from typing import Final, Literal, TypedDict, final
 
+__all__ = [
+    "STRATEGIES",
+    "TOKEN_VERSION",
+    "ConfigError",
+    "Explorer",
+    "Nondeterminism",
+    "ReplayDivergence",
+    "TokenError",
+    "decode_token",
+]
+
 STRATEGIES: Final[list[str]]
-"""The accepted strategy names: ``["dfs", "random", "pct", "replay"]``."""
+"""The accepted strategy names: ``["dfs", "dpor", "random", "pct", "replay"]``."""
 TOKEN_VERSION: Final[int]
 """The token format this engine writes and reads (tokens start with ``plait<version>:``)."""
 
@@ -25,7 +36,7 @@ class ReplayDivergence(RuntimeError):
 class Nondeterminism(RuntimeError):
     """The program behaved differently under the same schedule."""
 
-class Stats(TypedDict):
+class _Stats(TypedDict):
     executions: int
     """Executions finished (``end_execution`` called)."""
     failures: int
@@ -37,13 +48,16 @@ class Stats(TypedDict):
     """Decisions made over all executions."""
     max_decisions: int
     """Most decisions made in one execution."""
+    redundant: int
+    """Executions that could only repeat an explored trace (dpor's sleep-set blocked ones;
+    they still ran to the end). Always 0 for the other strategies."""
     elapsed: float
     """Seconds since the explorer was created."""
     strategy: str
     stopped_by: Literal["exhausted", "budget", "failure", "error"] | None
     """Why the exploration stopped; None while it can go on."""
 
-class DecodedToken(TypedDict):
+class _DecodedToken(TypedDict):
     version: int
     strategy: str
     """Name of the strategy that recorded the schedule ("unknown" for a newer one)."""
@@ -99,12 +113,12 @@ class Explorer:
         """The token of the current or last finished execution."""
     def execution_seed(self) -> int:
         """The seed of the current execution; seed ``random`` with it."""
-    def stats(self) -> Stats: ...
+    def stats(self) -> _Stats: ...
     def settings(self) -> bytes:
         """The settings in force (in replay mode, the token's)."""
     @property
     def decision(self) -> int:
         """Index of the next decision in the current execution."""
 
-def decode_token(token: str) -> DecodedToken:
+def decode_token(token: str) -> _DecodedToken:
     """Decode a token into its parts; raises TokenError with a message saying what is wrong."""

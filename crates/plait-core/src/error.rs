@@ -78,6 +78,8 @@ pub enum ConfigError {
         strategy: &'static str,
     },
     BadToken(TokenError),
+    /// Preemption or delay bounds given with strategy dpor.
+    BoundWithDpor,
 }
 
 impl fmt::Display for ConfigError {
@@ -100,6 +102,11 @@ impl fmt::Display for ConfigError {
                 "a token was given with strategy {strategy:?}: use strategy 'replay' to replay it"
             ),
             ConfigError::BadToken(e) => write!(f, "{e}"),
+            ConfigError::BoundWithDpor => write!(
+                f,
+                "preemption_bound and delay_bound do not combine with strategy 'dpor' (bounding \
+                 would make its reduction miss schedules): use strategy 'dfs' with a bound"
+            ),
         }
     }
 }

@@ -11,7 +11,8 @@ use crate::error::{ConfigError, ExploreError};
 use crate::footprint::{Access, Trace};
 use crate::rng::mix;
 use crate::scheduler::{
-    default_actor, DfsScheduler, PctScheduler, RandomScheduler, ReplayScheduler, Scheduler,
+    default_actor, DfsScheduler, DporScheduler, PctScheduler, RandomScheduler, ReplayScheduler,
+    Scheduler,
 };
 use crate::token::{decode_token, encode_token, Deviation, Token};
 
@@ -23,6 +24,7 @@ pub const DEFAULT_RANDOM_EXECUTIONS: u64 = 1000;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Strategy {
     Dfs,
+    Dpor,
     Random,
     Pct,
     Replay,
@@ -30,11 +32,12 @@ pub enum Strategy {
 
 impl Strategy {
     /// The accepted names, in the order error messages list them.
-    pub const NAMES: &'static [&'static str] = &["dfs", "random", "pct", "replay"];
+    pub const NAMES: &'static [&'static str] = &["dfs", "dpor", "random", "pct", "replay"];
 
     pub fn name(self) -> &'static str {
         match self {
             Strategy::Dfs => "dfs",
+            Strategy::Dpor => "dpor",
             Strategy::Random => "random",
             Strategy::Pct => "pct",
             Strategy::Replay => "replay",
@@ -48,6 +51,7 @@ impl Strategy {
             Strategy::Random => 1,
             Strategy::Pct => 2,
             Strategy::Replay => 3,
+            Strategy::Dpor => 4,
         }
     }
 
@@ -58,6 +62,7 @@ impl Strategy {
             1 => "random",
             2 => "pct",
             3 => "replay",
+            4 => "dpor",
             _ => "unknown",
         }
     }
@@ -69,6 +74,7 @@ impl FromStr for Strategy {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "dfs" => Ok(Strategy::Dfs),
+            "dpor" => Ok(Strategy::Dpor),
             "random" => Ok(Strategy::Random),
             "pct" => Ok(Strategy::Pct),
             "replay" => Ok(Strategy::Replay),
@@ -157,6 +163,9 @@ pub struct Stats {
     pub steps: u64,
     /// Most decisions made in one execution.
     pub max_decisions: u64,
+    /// Executions that could only repeat an explored trace (dpor's sleep-set blocked
+    /// executions; always 0 for other strategies).
+    pub redundant: u64,
     pub elapsed_seconds: f64,
     pub strategy: &'static str,
     /// None while the exploration can go on.
@@ -251,6 +260,12 @@ impl Explorer {
                 config.preemption_bound,
                 config.delay_bound,
             )),
+            (Strategy::Dpor, None) => {
+                if config.preemption_bound.is_some() || config.delay_bound.is_some() {
+                    return Err(ConfigError::BoundWithDpor);
+                }
+                Box::new(DporScheduler::new())
+            }
             (Strategy::Random, None) => Box::new(RandomScheduler::new()),
             (Strategy::Pct, None) => Box::new(PctScheduler::new(config.pct_depth)),
         };
@@ -314,7 +329,7 @@ impl Explorer {
             return Ok(self.stop(StopReason::Budget));
         }
         let seed = match self.strategy {
-            Strategy::Dfs => self.seed,
+            Strategy::Dfs | Strategy::Dpor => self.seed,
             Strategy::Random | Strategy::Pct => mix(self.seed, self.started),
             Strategy::Replay => self.execution_seed,
         };
@@ -497,6 +512,7 @@ impl Explorer {
             bounded: self.scheduler.bounded(),
             steps: self.steps,
             max_decisions: self.max_decisions,
+            redundant: self.scheduler.redundant(),
             elapsed_seconds: self.start.elapsed().as_secs_f64(),
             strategy: self.strategy.name(),
             stopped_by: self.stopped_by,

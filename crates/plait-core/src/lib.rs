@@ -4,6 +4,7 @@
 //! The engine never calls back into Python: Python asks, the engine answers. That keeps the
 //! engine testable on its own (see `tests/`), and the GIL story simple.
 
+pub mod dpor;
 pub mod error;
 pub mod explore;
 pub mod footprint;

@@ -399,7 +399,10 @@ fn nondeterminism_when_the_execution_ends_early() {
 #[test]
 fn config_errors_name_the_argument() {
     let e = "bfs".parse::<Strategy>().unwrap_err();
-    assert!(e.to_string().contains("dfs, random, pct, replay"), "{e}");
+    assert!(
+        e.to_string().contains("dfs, dpor, random, pct, replay"),
+        "{e}"
+    );
     let mut c = config(Strategy::Dfs);
     c.max_executions = Some(0);
     assert!(Explorer::new(c)

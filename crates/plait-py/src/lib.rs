@@ -240,6 +240,7 @@ impl Explorer {
         d.set_item("bounded", s.bounded)?;
         d.set_item("steps", s.steps)?;
         d.set_item("max_decisions", s.max_decisions)?;
+        d.set_item("redundant", s.redundant)?;
         d.set_item("elapsed", s.elapsed_seconds)?;
         d.set_item("strategy", s.strategy)?;
         d.set_item(

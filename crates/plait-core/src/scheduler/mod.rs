@@ -13,6 +13,7 @@
 //!   costs i delays, and choosing k in a choice costs k delays.
 
 pub mod dfs;
+pub mod dpor;
 pub mod pct;
 pub mod random;
 pub mod replay;
@@ -21,6 +22,7 @@ use crate::error::ExploreError;
 use crate::footprint::Access;
 
 pub use dfs::DfsScheduler;
+pub use dpor::DporScheduler;
 pub use pct::PctScheduler;
 pub use random::RandomScheduler;
 pub use replay::ReplayScheduler;
@@ -59,6 +61,12 @@ pub trait Scheduler {
     /// "exhausted" means "exhausted within the bound".
     fn bounded(&self) -> bool {
         false
+    }
+
+    /// Executions that could only repeat an already explored trace (DPOR's sleep-set
+    /// blocked executions); they still ran to the end.
+    fn redundant(&self) -> u64 {
+        0
     }
 
     /// Heap bytes the strategy keeps between executions (for the bounded-memory tests).

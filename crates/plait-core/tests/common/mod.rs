@@ -33,6 +33,8 @@ pub struct Outcome {
     pub vars: Vec<i64>,
     /// The actor chosen at each actor decision.
     pub schedule: Vec<u32>,
+    /// The values of each actor's recorded choices, in its program order.
+    pub choices: Vec<Vec<u32>>,
 }
 
 /// Runs one execution of `program` (the caller has called `start_execution`).
@@ -50,6 +52,7 @@ pub fn run_once(
     let mut locks: Vec<Option<usize>> = vec![None; 8];
     let mut current = first_current;
     let mut schedule = Vec::new();
+    let mut choices = vec![Vec::new(); n];
     let mut runnable = Vec::with_capacity(n);
     loop {
         runnable.clear();
@@ -91,6 +94,7 @@ pub fn run_once(
             }
             Op::Choose(k) => {
                 let c = ex.choose(k)?;
+                choices[ai].push(c);
                 vars[0] += i64::from(c);
                 Access::write(0)
             }
@@ -98,7 +102,11 @@ pub fn run_once(
         ex.record_step(a, &[access]);
         current = Some(a);
     }
-    Ok(Outcome { vars, schedule })
+    Ok(Outcome {
+        vars,
+        schedule,
+        choices,
+    })
 }
 
 /// Explores `program` to the end; `is_bug` decides whether an outcome fails.
@@ -126,4 +134,48 @@ pub fn lost_update(actors: usize) -> Program {
 
 pub fn lost_update_bug(actors: usize) -> impl Fn(&Outcome) -> bool {
     move |o: &Outcome| o.vars[0] != actors as i64
+}
+
+/// The access of `op` (as `run_once` reports it).
+pub fn access_of(op: Op) -> Access {
+    match op {
+        Op::Load(v) => Access::read(v as u64),
+        Op::StoreInc(v) | Op::Store(v, _) => Access::write(v as u64),
+        Op::Lock(l) | Op::Unlock(l) => Access::write(LOCK_KEY_BASE + l as u64),
+        Op::Choose(_) => Access::write(0),
+    }
+}
+
+/// A canonical representative of the Mazurkiewicz trace of `schedule`: the
+/// lexicographically least (by actor id) schedule that orders every pair of dependent
+/// steps (same actor, or conflicting accesses) the same way.
+pub fn canonical(program: &Program, schedule: &[u32]) -> Vec<u32> {
+    let mut pc = vec![0usize; program.len()];
+    let events: Vec<(u32, Access)> = schedule
+        .iter()
+        .map(|&a| {
+            let op = program[a as usize][pc[a as usize]];
+            pc[a as usize] += 1;
+            (a, access_of(op))
+        })
+        .collect();
+    let n = events.len();
+    let preds: Vec<Vec<usize>> = (0..n)
+        .map(|k| {
+            (0..k)
+                .filter(|&i| events[i].0 == events[k].0 || events[i].1.conflicts_with(&events[k].1))
+                .collect()
+        })
+        .collect();
+    let mut done = vec![false; n];
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n {
+        let next = (0..n)
+            .filter(|&k| !done[k] && preds[k].iter().all(|&i| done[i]))
+            .min_by_key(|&k| events[k].0)
+            .expect("a dependency graph of a schedule is acyclic");
+        done[next] = true;
+        out.push(events[next].0);
+    }
+    out
 }

@@ -1,0 +1,191 @@
+//! The dpor strategy: it explores every Mazurkiewicz trace (checked against brute force
+//! on random programs), and close to one execution per trace.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::{canonical, explore, lost_update, lost_update_bug, Op, Outcome, Program};
+use plait_core::rng::Rng;
+use plait_core::{decode_token, ConfigError, Explorer, ExplorerConfig, Strategy};
+
+fn run(strategy: Strategy, program: &Program, nvars: usize) -> (Vec<Vec<u32>>, Explorer) {
+    let (outs, ex) = run_outcomes(strategy, program, nvars);
+    (outs.into_iter().map(|o| o.schedule).collect(), ex)
+}
+
+fn run_outcomes(strategy: Strategy, program: &Program, nvars: usize) -> (Vec<Outcome>, Explorer) {
+    let mut ex = Explorer::new(ExplorerConfig {
+        strategy,
+        stop_on_first: false,
+        ..ExplorerConfig::default()
+    })
+    .unwrap();
+    let outs = explore(&mut ex, program, nvars, |_| false).unwrap();
+    (outs, ex)
+}
+
+fn traces(program: &Program, schedules: &[Vec<u32>]) -> BTreeSet<Vec<u32>> {
+    schedules.iter().map(|s| canonical(program, s)).collect()
+}
+
+#[test]
+fn lost_update_counters_hit_the_trace_counts() {
+    for (actors, expected) in [(2, 4), (3, 36), (4, 576)] {
+        let prog = lost_update(actors);
+        let (schedules, ex) = run(Strategy::Dpor, &prog, 1);
+        assert_eq!(schedules.len(), expected, "{actors} actors");
+        assert_eq!(traces(&prog, &schedules).len(), expected);
+        assert_eq!(ex.stats().redundant, 0);
+        assert!(ex.stats().exhausted);
+    }
+}
+
+#[test]
+fn disjoint_variables_need_one_execution() {
+    let prog: Program = (0..4).map(|v| vec![Op::Load(v), Op::StoreInc(v)]).collect();
+    assert_eq!(run(Strategy::Dpor, &prog, 4).0.len(), 1);
+}
+
+#[test]
+fn writer_and_three_readers_need_eight() {
+    let mut prog: Program = vec![vec![Op::Store(0, 1)]];
+    prog.extend((0..3).map(|_| vec![Op::Load(0)]));
+    assert_eq!(run(Strategy::Dpor, &prog, 1).0.len(), 8);
+}
+
+#[test]
+fn dpor_finds_and_replays_the_lost_update() {
+    let prog = lost_update(3);
+    let mut ex = Explorer::new(ExplorerConfig {
+        strategy: Strategy::Dpor,
+        ..ExplorerConfig::default()
+    })
+    .unwrap();
+    let outs = explore(&mut ex, &prog, 1, lost_update_bug(3)).unwrap();
+    assert_eq!(ex.stats().failures, 1);
+    let token = ex.token();
+    assert_eq!(decode_token(&token).unwrap().strategy, 4);
+    let mut rex = Explorer::new(ExplorerConfig {
+        strategy: Strategy::Replay,
+        token: Some(token),
+        ..ExplorerConfig::default()
+    })
+    .unwrap();
+    let replayed = explore(&mut rex, &prog, 1, lost_update_bug(3)).unwrap();
+    assert_eq!(replayed, vec![outs.last().unwrap().clone()]);
+}
+
+#[test]
+fn bounds_are_refused_with_dpor() {
+    let e = Explorer::new(ExplorerConfig {
+        strategy: Strategy::Dpor,
+        preemption_bound: Some(1),
+        ..ExplorerConfig::default()
+    })
+    .unwrap_err();
+    assert_eq!(e, ConfigError::BoundWithDpor);
+}
+
+#[test]
+fn locks_serialise_critical_sections() {
+    // Two actors increment under one lock: 2 traces (who locks first), never a lost update.
+    let locked: Vec<Op> = vec![Op::Lock(0), Op::Load(0), Op::StoreInc(0), Op::Unlock(0)];
+    let prog = vec![locked.clone(), locked];
+    let (schedules, _) = run(Strategy::Dpor, &prog, 1);
+    let (all, _) = run(Strategy::Dfs, &prog, 1);
+    assert_eq!(traces(&prog, &schedules), traces(&prog, &all));
+    assert_eq!(schedules.len(), 2);
+}
+
+fn random_program(rng: &mut Rng, with_locks: bool) -> (Program, usize) {
+    let actors = 2 + rng.below(2) as usize;
+    let nvars = 1 + rng.below(3) as usize;
+    let mut prog = Vec::new();
+    for _ in 0..actors {
+        let len = 1 + rng.below(3) as usize;
+        let mut ops: Vec<Op> = (0..len)
+            .map(|_| {
+                let v = rng.below(nvars as u64) as usize;
+                if rng.below(2) == 0 {
+                    Op::Load(v)
+                } else {
+                    Op::Store(v, 1)
+                }
+            })
+            .collect();
+        if with_locks && rng.below(2) == 0 {
+            let l = rng.below(2) as usize;
+            let at = rng.below(ops.len() as u64) as usize;
+            let end = at + 1 + rng.below((ops.len() - at) as u64) as usize;
+            ops.insert(end, Op::Unlock(l));
+            ops.insert(at, Op::Lock(l));
+        }
+        prog.push(ops);
+    }
+    (prog, nvars)
+}
+
+/// `PLAIT_DPOR_PROGRAMS` and `PLAIT_DPOR_SEED` widen the search when changing the engine.
+fn differential(with_locks: bool, programs: u64) -> (usize, usize, u64) {
+    let programs = std::env::var("PLAIT_DPOR_PROGRAMS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(programs);
+    let seed: u64 = std::env::var("PLAIT_DPOR_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let mut rng = Rng::new(seed + if with_locks { 11 } else { 7 });
+    let (mut total_traces, mut total_executions, mut total_redundant) = (0, 0, 0);
+    for n in 0..programs {
+        let (prog, nvars) = random_program(&mut rng, with_locks);
+        let (all, _) = run(Strategy::Dfs, &prog, nvars);
+        let (reduced, ex) = run(Strategy::Dpor, &prog, nvars);
+        let expected = traces(&prog, &all);
+        let got = traces(&prog, &reduced);
+        assert_eq!(got, expected, "program {n} missed traces: {prog:?}");
+        total_traces += expected.len();
+        total_executions += reduced.len();
+        total_redundant += ex.stats().redundant;
+    }
+    (total_traces, total_executions, total_redundant)
+}
+
+#[test]
+fn differential_against_brute_force_read_write() {
+    let (traces, executions, redundant) = differential(false, 400);
+    println!("read/write: {traces} traces, {executions} executions, {redundant} redundant");
+    // Every execution that is not sleep-set blocked is a new trace.
+    assert_eq!(executions - redundant as usize, traces);
+}
+
+#[test]
+fn differential_against_brute_force_with_locks() {
+    let (traces, executions, redundant) = differential(true, 400);
+    println!("locks: {traces} traces, {executions} executions, {redundant} redundant");
+    assert!(executions >= traces);
+}
+
+#[test]
+fn differential_against_brute_force_with_choices() {
+    // A step that makes a recorded choice is dependent with everything: every (trace,
+    // choice values) pair must still be reached.
+    let mut rng = Rng::new(5);
+    let (mut total, mut executions) = (0, 0);
+    for n in 0..200 {
+        let (mut prog, nvars) = random_program(&mut rng, n % 2 == 0);
+        let a = rng.below(prog.len() as u64) as usize;
+        let at = rng.below(prog[a].len() as u64 + 1) as usize;
+        prog[a].insert(at, Op::Choose(2 + rng.below(2) as u32));
+        let key = |o: &Outcome| (canonical(&prog, &o.schedule), o.choices.clone());
+        let (all, _) = run_outcomes(Strategy::Dfs, &prog, nvars.max(1));
+        let (reduced, _) = run_outcomes(Strategy::Dpor, &prog, nvars.max(1));
+        let expected: BTreeSet<_> = all.iter().map(key).collect();
+        let got: BTreeSet<_> = reduced.iter().map(key).collect();
+        assert_eq!(got, expected, "program {n} missed traces: {prog:?}");
+        total += expected.len();
+        executions += reduced.len();
+    }
+    println!("choices: {total} traces, {executions} executions");
+}
