@@ -63,13 +63,17 @@ class TestOutput:
     def __init__(self, item: Any, capture: bool, log_level: int | None, formatter: Any) -> None:
         self.item = item
         self.capture = capture
-        self.log_level = log_level
+        self.log_level = log_level if log_level is not None else 0
         self.formatter = formatter
         self.out = io.StringIO()
         self.err = io.StringIO()
         self.fixture: CooperativeCapture | None = None
-        self.caplog_handler = LogCaptureHandler()
-        self.report_handler = LogCaptureHandler()
+        # Creating logging handlers is costly (logging keeps a global list of them), so
+        # a test gets a caplog handler only if it uses caplog; the records for the
+        # report section are kept in a plain list.
+        self.uses_caplog = "caplog" in getattr(item, "fixturenames", ())
+        self.caplog_handler: LogCaptureHandler | None = None
+        self.report_records: list[logging.LogRecord] = []
 
     def write(self, which: str, text: str, original: Any) -> int:
         fixture = self.fixture
@@ -83,18 +87,18 @@ class TestOutput:
         return (self.out if which == "out" else self.err).write(text)
 
     def start_phase(self, when: str) -> None:
-        """Fresh log handlers for ``when``."""
-        self.caplog_handler = LogCaptureHandler()
-        self.report_handler = LogCaptureHandler()
-        if self.formatter is not None:
-            self.report_handler.setFormatter(self.formatter)
-        if self.log_level is not None:
-            self.caplog_handler.setLevel(self.log_level)
-            self.report_handler.setLevel(self.log_level)
+        """Fresh log records for ``when``."""
+        self.report_records = []
+        if self.uses_caplog:
+            self.caplog_handler = LogCaptureHandler()
+            if self.log_level:
+                self.caplog_handler.setLevel(self.log_level)
         self.publish(when)
 
     def publish(self, when: str) -> None:
         """Put this phase's handler where ``caplog`` looks (pytest's hooks replace it)."""
+        if self.caplog_handler is None:
+            return
         stash = self.item.stash
         records = stash.get(caplog_records_key, None)
         if records is None:
@@ -103,19 +107,24 @@ class TestOutput:
         stash[caplog_handler_key] = self.caplog_handler
 
     def handle(self, record: logging.LogRecord) -> None:
-        for handler in (self.caplog_handler, self.report_handler):
-            if record.levelno >= handler.level:
-                handler.handle(record)
+        handler = self.caplog_handler
+        if handler is not None and record.levelno >= handler.level:
+            handler.handle(record)
+        if record.levelno >= self.log_level:
+            self.report_records.append(record)
 
     def end_phase(self, when: str) -> None:
         """Attach what the phase printed and logged to the item, as pytest does."""
         item = self.item
         out, err = self.out.getvalue(), self.err.getvalue()
-        self.out, self.err = io.StringIO(), io.StringIO()
-        item.add_report_section(when, "stdout", out)
-        item.add_report_section(when, "stderr", err)
-        log = self.report_handler.stream.getvalue().strip()
-        item.add_report_section(when, "log", log)
+        if out or err:
+            self.out, self.err = io.StringIO(), io.StringIO()
+            item.add_report_section(when, "stdout", out)
+            item.add_report_section(when, "stderr", err)
+        if self.report_records:
+            formatter = self.formatter or logging.Formatter()
+            log = "\n".join(formatter.format(r) for r in self.report_records).strip()
+            item.add_report_section(when, "log", log)
 
 
 class _StreamRouter(io.TextIOBase):
