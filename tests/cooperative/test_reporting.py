@@ -215,7 +215,48 @@ async def test_fails():
     import time
 
     began = time.perf_counter()
-    result = pytester.runpytest_subprocess("-n", "2")
+    # (Hypothesis' plugin alone costs seconds per xdist worker: keep it out.)
+    result = pytester.runpytest_subprocess("-n", "2", "-p", "no:hypothesispytest")
     elapsed = time.perf_counter() - began
     result.assert_outcomes(passed=21, failed=1)
     assert elapsed < 9, elapsed
+
+
+def test_warnings_are_reported_under_their_test(pytester, ini):
+    pytester.makepyfile(
+        """
+import asyncio
+import warnings
+import pytest
+
+pytestmark = pytest.mark.plait_cooperative
+
+@pytest.mark.parametrize("i", range(3))
+async def test_warns(i):
+    await asyncio.sleep(0.01 * (3 - i))
+    if i == 1:
+        warnings.warn(UserWarning("from one"))
+"""
+    )
+    result = pytester.runpytest("-W", "always::UserWarning")
+    result.assert_outcomes(passed=3, warnings=1)
+    result.stdout.fnmatch_lines(
+        ["*warnings summary*", "test_warnings*::test_warns[[]1[]]", "*from one*"]
+    )
+
+
+def test_filterwarnings_error_applies(pytester, ini):
+    ini(filterwarnings="error")
+    pytester.makepyfile(
+        """
+import warnings
+import pytest
+
+@pytest.mark.plait_cooperative
+async def test_warns():
+    warnings.warn(DeprecationWarning("old"))
+"""
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*DeprecationWarning: old*"])

@@ -37,9 +37,6 @@ async def test_b():
 
 def test_peak():
     pass
-
-def pytest_sessionfinish():
-    pass
 """
     )
     pytester.makeconftest(
@@ -196,6 +193,41 @@ async def test_theirs_unmarked_module():
     )
     result = pytester.runpytest("-v")
     result.assert_outcomes(passed=3)
+
+
+@pytest.mark.skipif(not HAS_PYTEST_ASYNCIO, reason="needs pytest-asyncio")
+def test_our_marker_wins_over_pytest_asyncio_auto_mode(pytester, ini):
+    ini(asyncio_mode="auto")
+    pytester.makepyfile(
+        test_auto_asyncio=CONCURRENCY
+        + """
+pytestmark = pytest.mark.plait_cooperative
+
+async def test_a():
+    await overlap()
+
+async def test_b():
+    await overlap()
+"""
+    )
+    pytester.makepyfile(
+        test_theirs="""
+import asyncio
+
+async def test_theirs():
+    await asyncio.sleep(0)
+"""
+    )
+    pytester.makeconftest(
+        """
+def pytest_sessionfinish(session):
+    import test_auto_asyncio
+    print("PEAK", test_auto_asyncio.PEAK[0])
+"""
+    )
+    result = pytester.runpytest("-s")
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(["*PEAK 2*"])
 
 
 def test_marker_documented_in_markers_list(pytester, ini):

@@ -74,6 +74,7 @@ class TestOutput:
         self.uses_caplog = "caplog" in getattr(item, "fixturenames", ())
         self.caplog_handler: LogCaptureHandler | None = None
         self.report_records: list[logging.LogRecord] = []
+        self.warnings: list[warnings.WarningMessage] = []
 
     def write(self, which: str, text: str, original: Any) -> int:
         fixture = self.fixture
@@ -204,6 +205,34 @@ def routing(log_level: int | None) -> Iterator[None]:
             sys.stdout = sys.stdout._original
         if isinstance(sys.stderr, _StreamRouter):
             sys.stderr = sys.stderr._original
+
+
+@contextlib.contextmanager
+def warnings_per_test() -> Iterator[None]:
+    """Inside pytest's ``catch_warnings``: file each warning under the test that raised it.
+
+    ``warnings.catch_warnings(record=True)`` records through ``_showwarnmsg_impl``; it is
+    wrapped so that a warning raised by a test is kept with that test (and reported with
+    its node id) instead of going to the run's anonymous list.
+    """
+    recorder = getattr(warnings, "_showwarnmsg_impl", None)
+    if recorder is None or getattr(recorder, "__name__", "") != "append":
+        yield
+        return
+
+    def record(message: warnings.WarningMessage) -> None:
+        test = CURRENT.get()
+        if test is None:
+            recorder(message)
+        else:
+            test.warnings.append(message)
+
+    warnings._showwarnmsg_impl = record  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        if warnings._showwarnmsg_impl is record:  # type: ignore[attr-defined]
+            warnings._showwarnmsg_impl = recorder  # type: ignore[attr-defined]
 
 
 class CooperativeCapture:

@@ -77,7 +77,7 @@ class CooperativeRun:
             with catch_warnings_for_item(
                 self.config, ihook=self.config.hook, when="runtest", item=None
             ):
-                with _capture.routing(self._log_level):
+                with _capture.routing(self._log_level), _capture.warnings_per_test():
                     yield
         finally:
             if setupstate:
@@ -231,7 +231,7 @@ class CooperativeRun:
             _capture.CURRENT.reset(token)
         if cancelled is not None:
             raise cancelled
-        self._log(item, results, attempt if reruns is not None else None, again)
+        self._log(item, results, output, attempt if reruns is not None else None, again)
         return "rerun" if again else None
 
     def _sync_setup(self, item: Any) -> None:
@@ -361,6 +361,7 @@ class CooperativeRun:
         self,
         item: Any,
         results: list[tuple[CallInfo[None], pytest.TestReport]],
+        output: _capture.TestOutput,
         attempt: int | None,
         again: bool,
     ) -> None:
@@ -377,6 +378,15 @@ class CooperativeRun:
                 ihook.pytest_runtest_logreport(report=report)
                 if not rerun_marked and check_interactive_exception(call, report):
                     ihook.pytest_exception_interact(node=item, call=call, report=report)
+            for warning_message in output.warnings:
+                ihook.pytest_warning_recorded.call_historic(
+                    kwargs=dict(
+                        warning_message=warning_message,
+                        nodeid=item.nodeid,
+                        when="runtest",
+                        location=None,
+                    )
+                )
             ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
 
 
