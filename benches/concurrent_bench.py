@@ -116,8 +116,8 @@ def inner() -> None:
     import django
 
     django.setup()
-    from django.test.utils import setup_test_environment
     from django.test.runner import DiscoverRunner
+    from django.test.utils import setup_test_environment
 
     setup_test_environment()
     DiscoverRunner(verbosity=0).setup_databases()

@@ -32,7 +32,11 @@ def find_bin() -> Path:
     if initdb:
         candidates.append(str(Path(initdb).resolve().parent))
     for candidate in candidates:
-        if candidate and (Path(candidate) / "initdb").exists() and (Path(candidate) / "pg_ctl").exists():
+        if (
+            candidate
+            and (Path(candidate) / "initdb").exists()
+            and (Path(candidate) / "pg_ctl").exists()
+        ):
             return Path(candidate)
     raise PostgresUnavailable(f"no PostgreSQL server binaries (initdb, pg_ctl) found; {HINT}")
 
@@ -58,7 +62,11 @@ class PostgresServer:
 
     def _run(self, argv: list[str], what: str) -> None:
         proc = subprocess.run(
-            self._as_owner(argv), capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL
+            self._as_owner(argv),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            stdin=subprocess.DEVNULL,
         )
         if proc.returncode != 0:
             log = self.log.read_text(errors="replace")[-3000:] if self.log.exists() else ""
@@ -77,7 +85,9 @@ class PostgresServer:
                 except KeyError:
                     continue
             else:
-                raise PostgresUnavailable("running as root and no 'postgres' or 'nobody' user to run the server as")
+                raise PostgresUnavailable(
+                    "running as root and no 'postgres' or 'nobody' user to run the server as"
+                )
             self.socket_dir.mkdir()
             os.chmod(self.base, 0o755)
             for path in (self.base, self.socket_dir):
@@ -103,19 +113,25 @@ class PostgresServer:
 
     def stop(self) -> None:
         if self.started:
+            pg_ctl = str(self.bin_dir / "pg_ctl")
             subprocess.run(
-                self._as_owner([str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop"]),
-                capture_output=True, timeout=60, stdin=subprocess.DEVNULL,
-            )  # fmt: skip
+                self._as_owner([pg_ctl, "-D", str(self.data), "-m", "immediate", "-w", "stop"]),
+                capture_output=True,
+                timeout=60,
+                stdin=subprocess.DEVNULL,
+            )
             self.started = False
         shutil.rmtree(self.base, ignore_errors=True)
 
     def psql(self, sql: str) -> str:
+        where = ["-h", str(self.socket_dir), "-p", str(self.port), "-U", self.user]
         proc = subprocess.run(
-            ["psql", "-h", str(self.socket_dir), "-p", str(self.port), "-U", self.user, "-d", "postgres",
-             "-tAc", sql],
-            capture_output=True, text=True, timeout=30, check=True,
-        )  # fmt: skip
+            ["psql", *where, "-d", "postgres", "-tAc", sql],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
         return proc.stdout.strip()
 
 

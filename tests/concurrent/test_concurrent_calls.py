@@ -98,7 +98,11 @@ def test_exception_is_a_result_with_traceback_and_reraise(backend: str) -> None:
 def test_raise_exceptions_gives_an_exception_group(backend: str) -> None:
     with pytest.raises(ExceptionGroup) as info:
         make_concurrent_calls(
-            (t.fail, ("a",)), (t.add, (1,)), (t.fail, ("b",)), backend=backend, raise_exceptions=True
+            (t.fail, ("a",)),
+            (t.add, (1,)),
+            (t.fail, ("b",)),
+            backend=backend,
+            raise_exceptions=True,
         )
     group = info.value
     assert str(group).startswith("2 of 3 concurrent calls failed")
@@ -118,7 +122,7 @@ def test_function_given_as_a_string(backend: str) -> None:
 
 
 def test_bad_function_path_is_reported() -> None:
-    with pytest.raises(ValueError, match="package.module:function"):
+    with pytest.raises(ValueError, match=r"package\.module:function"):
         call_concurrently(2, "conc_targets.add")
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         call_concurrently(2, "conc_targets:nope")

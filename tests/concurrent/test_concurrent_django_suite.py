@@ -24,10 +24,16 @@ def test_django_suite_on_sqlite_and_postgres() -> None:
         DJANGO_SETTINGS_MODULE="djangoapp.settings",
         PYTHONPATH=os.pathsep.join([str(HERE), str(ROOT / "python"), env.get("PYTHONPATH", "")]),
     )
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rfEs"]
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rfEs", str(HERE / "django_suite")],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL,
-    )  # fmt: skip
+        [*command, str(HERE / "django_suite")],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        stdin=subprocess.DEVNULL,
+    )
     output = proc.stdout + proc.stderr
     summary = re.search(r"(\d+) passed", output)
     assert proc.returncode == 0, f"the Django suite failed:\n{output}"

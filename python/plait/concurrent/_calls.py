@@ -47,13 +47,13 @@ def resolve(target: Target) -> Callable[..., Any]:
             raise AttributeError(f"{target!r}: {value!r} has no attribute {attr!r}") from None
     if not callable(value):
         raise TypeError(f"{target!r} names {value!r}, which is not callable")
-    return value  # type: ignore[no-any-return]
+    return value
 
 
 def normalize(call: object, position: int) -> Call:
-    """Accept ``f``, ``"mod:f"``, ``(f,)``, ``(f, kwargs)``, ``(f, args)`` or ``(f, args, kwargs)``."""
+    """Accept f, "mod:f", (f,), (f, kwargs), (f, args) or (f, args, kwargs)."""
     if callable(call) or isinstance(call, str):
-        return Call(call, (), {})  # type: ignore[arg-type]
+        return Call(call, (), {})
     if isinstance(call, tuple | list) and 1 <= len(call) <= 3:
         target, *rest = call
         args: Any = ()

@@ -24,7 +24,7 @@ class SettingsNotSent(UserWarning):
 def configured() -> bool:
     if "django.conf" not in sys.modules:
         return False
-    from django.conf import settings
+    from django.conf import settings  # type: ignore[import-untyped,unused-ignore]
 
     return bool(settings.configured)
 
@@ -33,7 +33,7 @@ def check_visible(backend: str) -> None:
     """Raise DatabaseNotVisible if the calls could not see what the test wrote."""
     if not configured():
         return
-    from django.db import connections
+    from django.db import connections  # type: ignore[import-untyped,unused-ignore]
 
     for conn in connections.all(initialized_only=True):
         if conn.connection is None:
@@ -53,8 +53,8 @@ def snapshot() -> dict[str, Any] | None:
     """What a worker process needs to use the parent's Django project and test databases."""
     if not configured():
         return None
-    from django.conf import settings
-    from django.db import connections
+    from django.conf import settings  # type: ignore[import-untyped,unused-ignore]
+    from django.db import connections  # type: ignore[import-untyped,unused-ignore]
 
     base, overrides, deleted = _layers(settings._wrapped)
     module = getattr(base, "SETTINGS_MODULE", None)
@@ -75,7 +75,7 @@ def snapshot() -> dict[str, Any] | None:
             )
         else:
             sendable[name] = value
-    from django.test import utils as test_utils
+    from django.test import utils as test_utils  # type: ignore[import-untyped,unused-ignore]
 
     return {
         "key": module or pickle.dumps(sorted(configure.items()) if configure else None),
@@ -100,7 +100,7 @@ def _in_memory(conn: Any) -> bool:
 
 def _layers(wrapped: Any) -> tuple[Any, dict[str, Any], set[str]]:
     """Split override_settings layers off the configured settings: (base, overrides, deleted)."""
-    from django.conf import Settings, UserSettingsHolder
+    from django.conf import Settings, UserSettingsHolder  # type: ignore[import-untyped,unused-ignore]
 
     layers = []
     while isinstance(wrapped, UserSettingsHolder) and isinstance(
@@ -150,16 +150,18 @@ def setup(state: dict[str, Any]) -> None:
     """Configure Django once, the way the parent process did."""
     import os
 
-    import django
-    from django.conf import settings
+    import django  # type: ignore[import-untyped,unused-ignore]
+    from django.conf import settings  # type: ignore[import-untyped,unused-ignore]
 
-    if state["settings_module"]:
+    if settings.configured:
+        pass  # the parent's __main__ script, loaded first, configured Django itself
+    elif state["settings_module"]:
         os.environ["DJANGO_SETTINGS_MODULE"] = state["settings_module"]
     else:
         settings.configure(**state["configure"])
     django.setup()
     if state["test_environment"]:
-        from django.test.utils import setup_test_environment
+        from django.test.utils import setup_test_environment  # type: ignore[import-untyped,unused-ignore]
 
         setup_test_environment()
 
@@ -167,8 +169,8 @@ def setup(state: dict[str, Any]) -> None:
 @contextlib.contextmanager
 def applied(state: dict[str, Any]) -> Iterator[None]:
     """Use the parent's test databases and overridden settings for the duration of one call."""
-    from django.db import connections
-    from django.test.utils import override_settings
+    from django.db import connections  # type: ignore[import-untyped,unused-ignore]
+    from django.test.utils import override_settings  # type: ignore[import-untyped,unused-ignore]
 
     for alias, settings_dict in state["databases"].items():
         if alias in connections:
@@ -185,7 +187,7 @@ def applied(state: dict[str, Any]) -> Iterator[None]:
     if state["overrides"] or state["deleted"]:
         override = override_settings(**state["overrides"])
         override.enable()
-        from django.conf import settings
+        from django.conf import settings  # type: ignore[import-untyped,unused-ignore]
 
         for name in state["deleted"]:
             delattr(settings, name)
@@ -199,7 +201,7 @@ def applied(state: dict[str, Any]) -> Iterator[None]:
 
 def connect(state: dict[str, Any]) -> None:
     """Open the connections the test uses before the barrier, so calls start on equal terms."""
-    from django.db import connections
+    from django.db import connections  # type: ignore[import-untyped,unused-ignore]
 
     for alias in state["open_aliases"]:
         if alias in connections:

@@ -26,7 +26,7 @@ class RemoteError(ConcurrentCallError):
         self.type_name = type_name
         self.message = message
 
-    def __reduce__(self):  # type: ignore[no-untyped-def]
+    def __reduce__(self) -> tuple[type[RemoteError], tuple[str, str]]:
         return (RemoteError, (self.type_name, self.message))
 
 

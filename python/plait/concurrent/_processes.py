@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,10 +39,10 @@ class _Worker:
     def __init__(self, gate: int) -> None:
         to_child_r, self.to_child = os.pipe()
         self.from_child, from_child_w = os.pipe()
+        fds = (to_child_r, from_child_w, gate)
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", _BOOT.format(path=_PLAIT_PARENT)]
-            + [str(to_child_r), str(from_child_w), str(gate)],
-            pass_fds=(to_child_r, from_child_w, gate),
+            [sys.executable, "-c", _BOOT.format(path=_PLAIT_PARENT), *map(str, fds)],
+            pass_fds=fds,
             stdin=subprocess.DEVNULL,
         )
         os.close(to_child_r)
@@ -171,7 +172,9 @@ class Pool:
 class _Batch:
     """Waits for every worker to be ready, opens the gate, collects the results."""
 
-    def __init__(self, pool: Pool, workers: list[_Worker], calls: list[Call], timeout: float | None):
+    def __init__(
+        self, pool: Pool, workers: list[_Worker], calls: list[Call], timeout: float | None
+    ):
         self.pool, self.workers, self.calls, self.timeout = pool, workers, calls, timeout
         self.results: dict[int, CallResult] = {}
         self.by_fd = {w.from_child: (i, w) for i, w in enumerate(workers)}
@@ -183,7 +186,12 @@ class _Batch:
                 for fd in self.by_fd:
                     selector.register(fd, selectors.EVENT_READ)
                 ready: set[int] = set()
-                self._wait(selector, lambda m, i: m[0] == "ready" and ready.add(i), ready)
+
+                def on_ready(message: tuple[Any, ...], index: int) -> None:
+                    if message[0] == "ready":
+                        ready.add(index)
+
+                self._wait(selector, on_ready, ready)
                 os.write(self.pool.gate_w, b"g")
                 gate_open = True
                 released = time.time()
@@ -196,10 +204,19 @@ class _Batch:
                 os.read(self.pool.gate_r, 1)  # every worker has passed the gate or is dead
         return [self.results[i] for i in range(len(self.workers))]
 
-    def _wait(self, selector, on_message, finished: set[int], released: float | None = None):  # type: ignore[no-untyped-def]
+    def _wait(
+        self,
+        selector: selectors.BaseSelector,
+        on_message: Callable[[tuple[Any, ...], int], None],
+        finished: set[int],
+        released: float | None = None,
+    ) -> None:
         """Read messages until every live worker is in `finished`, or the timeout passes."""
         deadline = None if self.timeout is None else time.monotonic() + self.timeout
-        pending = lambda: [i for i in range(len(self.workers)) if i not in finished and i not in self.results]  # noqa: E731
+
+        def pending() -> list[int]:
+            return [i for i in range(len(self.workers)) if i not in finished | self.results.keys()]
+
         while pending():
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
@@ -222,7 +239,11 @@ class _Batch:
         try:
             loaded = pickle.loads(blob)
         except Exception as exc:  # e.g. a class the parent cannot import
-            status, loaded, text = "raised", exc, f"{text}\n(unpickling in the test process failed: {exc!r})\n"
+            status, loaded, text = (
+                "raised",
+                exc,
+                f"{text}\n(unpickling in the test process failed: {exc!r})\n",
+            )
         value = exception = None
         if status == "returned":
             value = loaded
@@ -231,9 +252,15 @@ class _Batch:
             if isinstance(exception, BaseException) and text:
                 exception.__cause__ = RemoteTraceback(text)
         self.results[index] = CallResult(
-            index, status, value=value, exception=exception, traceback=text,
-            started_at=started, finished_at=finished, worker=worker.label,
-        )  # fmt: skip
+            index,
+            status,
+            value=value,
+            exception=exception,
+            traceback=text,
+            started_at=started,
+            finished_at=finished,
+            worker=worker.label,
+        )
 
     def _timed_out(self, index: int, released: float | None) -> None:
         worker = self.workers[index]
@@ -244,9 +271,14 @@ class _Batch:
         )
         self.pool._retire(worker)
         self.results[index] = CallResult(
-            index, "timed_out", exception=CallTimedOut(message), traceback=f"CallTimedOut: {message}\n",
-            started_at=released, finished_at=time.time(), worker=worker.label,
-        )  # fmt: skip
+            index,
+            "timed_out",
+            exception=CallTimedOut(message),
+            traceback=f"CallTimedOut: {message}\n",
+            started_at=released,
+            finished_at=time.time(),
+            worker=worker.label,
+        )
 
     def _dead(self, index: int, worker: _Worker, kill: bool, why: str | None) -> None:
         if kill:
@@ -256,16 +288,21 @@ class _Batch:
         if worker in self.pool.workers:
             self.pool._retire(worker, kill=kill)
         self.results[index] = CallResult(
-            index, "worker_died", exception=WorkerDied(message), traceback=f"WorkerDied: {message}\n",
-            finished_at=time.time(), worker=worker.label,
-        )  # fmt: skip
+            index,
+            "worker_died",
+            exception=WorkerDied(message),
+            traceback=f"WorkerDied: {message}\n",
+            finished_at=time.time(),
+            worker=worker.label,
+        )
 
 
-def _encode_target(call: Call, index: int) -> tuple[str, Any]:
+def _encode_target(call: Call, index: int) -> tuple[str, Any, bool]:
+    """(kind, value, whether the worker must load the parent's __main__ script first)."""
     if isinstance(call.target, str):
-        return ("path", call.target)
+        return ("path", call.target, call.target.startswith("__main__:"))
     try:
-        return ("pickle", _wire.dumps(call.target))
+        return ("pickle", _wire.dumps(call.target), call.target.__module__ == "__main__")
     except Exception as exc:
         raise TypeError(
             f"calls[{index}]: {call.name} cannot be sent to a worker process ({exc}). "

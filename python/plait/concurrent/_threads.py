@@ -57,7 +57,7 @@ def run(calls: list[Call], timeout: float | None) -> list[CallResult]:
         if thread.is_alive():
             message = (
                 f"call #{index} to {calls[index].name} did not finish within {timeout} s "
-                "(its thread was interrupted; a thread blocked in C code stops only when that returns)"
+                "(its thread was interrupted; a thread blocked in C code stops when that returns)"
             )
             with lock:
                 if results[index] is None:
@@ -100,9 +100,9 @@ def _close_django_connections() -> None:
     """Each thread opened its own Django connections: close them so none leak past the test."""
     if "django.db" not in sys.modules:
         return
-    from django.conf import settings
+    from django.conf import settings  # type: ignore[import-untyped,unused-ignore]
 
     if settings.configured:
-        from django.db import connections
+        from django.db import connections  # type: ignore[import-untyped,unused-ignore]
 
         connections.close_all()

@@ -11,7 +11,6 @@ import os
 import pickle
 import runpy
 import struct
-import sys
 import types
 from typing import Any
 
@@ -89,9 +88,14 @@ class MainAwareUnpickler(pickle.Unpickler):
         return super().find_class(module, name)
 
 
+_main: types.ModuleType | None = None  # not sys.modules["__mp_main__"]: multiprocessing's
+# import points that name at the worker's own __main__
+
+
 def load_main(path: str | None) -> types.ModuleType:
-    if "__mp_main__" in sys.modules:
-        return sys.modules["__mp_main__"]
+    global _main
+    if _main is not None:
+        return _main
     if not path:
         raise ImportError(
             "the function is defined in the parent's __main__, which worker processes cannot "
@@ -99,8 +103,8 @@ def load_main(path: str | None) -> types.ModuleType:
         )
     module = types.ModuleType("__mp_main__")
     module.__file__ = path
-    sys.modules["__mp_main__"] = module
     module.__dict__.update(runpy.run_path(path, run_name="__mp_main__"))
+    _main = module
     return module
 
 

@@ -47,17 +47,29 @@ class Worker:
 
     def call(self, index: int, sync: dict[str, Any], target: Any, payload: bytes) -> None:
         failure: tuple[BaseException, str] | None = None
-        function = args = kwargs = None
+        function: Any = None
+        args: Any = ()
+        kwargs: Any = {}
         with contextlib.ExitStack() as stack:
             try:
+                kind, value, main_first = target
                 self.apply(sync)
+                if main_first:  # the script may set things up (Django) itself: let it go first
+                    _wire.load_main(sync["main"])
+                self.apply_django(sync)
                 if sync["django"] is not None:
                     from plait.concurrent import _django
 
                     stack.enter_context(_django.applied(sync["django"]))
                     _django.connect(sync["django"])
-                kind, value = target
-                function = resolve(value if kind == "path" else _wire.loads(value, sync["main"]))
+                if kind == "pickle":
+                    function = _wire.loads(value, sync["main"])
+                elif main_first:
+                    function = _wire.load_main(sync["main"])
+                    for attr in value.split(":", 1)[1].split("."):
+                        function = getattr(function, attr)
+                else:
+                    function = resolve(value)
                 args, kwargs = _wire.loads(payload, sync["main"])
             except BaseException as exc:
                 failure = (exc, traceback.format_exc())
@@ -67,7 +79,7 @@ class Worker:
             started = time.time()
             if failure is None:
                 try:
-                    value = function(*args, **kwargs)  # type: ignore[misc]
+                    value = function(*args, **kwargs)
                     status, blob, text = "returned", _dump_value(value), ""
                 except BaseException as exc:
                     status, blob, text = "raised", _dump_exception(exc), traceback.format_exc()
@@ -75,7 +87,9 @@ class Worker:
                 status, blob, text = "raised", _dump_exception(failure[0]), failure[1]
             finished = time.time()
         if status == "returned" and blob is None:
-            error = TypeError(f"the call returned {type(value).__qualname__}, which cannot be pickled")
+            error = TypeError(
+                f"the call returned {type(value).__qualname__}, which cannot be pickled"
+            )
             status, blob, text = "raised", _dump_exception(error), f"TypeError: {error}\n"
         self.send(("done", index, status, blob, text, started, finished))
 
@@ -87,6 +101,8 @@ class Worker:
         if dict(os.environ) != sync["environ"]:
             os.environ.clear()
             os.environ.update(sync["environ"])
+
+    def apply_django(self, sync: dict[str, Any]) -> None:
         django = sync["django"]
         if django is not None and self.django_key is None:
             from plait.concurrent import _django

@@ -14,8 +14,10 @@ def _uses_postgres(item: pytest.Item) -> bool:
         if databases == "__all__" or "postgres" in databases:
             return True
     databases = getattr(getattr(item, "cls", None), "databases", ())
-    return databases == "__all__" or "postgres" in databases or "postgres_server" in getattr(
-        item, "fixturenames", ()
+    return (
+        databases == "__all__"
+        or "postgres" in databases
+        or "postgres_server" in getattr(item, "fixturenames", ())
     )
 
 

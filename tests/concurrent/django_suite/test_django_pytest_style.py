@@ -28,7 +28,9 @@ DATABASES = [_database("default"), _database("postgres")]
 @pytest.mark.parametrize("db", DATABASES)
 def test_read_then_write_oversells_the_seat(db: str, backend: str) -> None:
     seat = Seat.objects.using(db).create(number=7)
-    results = call_concurrently(5, services.reserve_seat, seat.pk, "buyer", using=db, backend=backend)
+    results = call_concurrently(
+        5, services.reserve_seat, seat.pk, "buyer", using=db, backend=backend
+    )
     assert all(r.ok for r in results), [r.traceback for r in results if not r.ok]
     winners = sum(r.value for r in results)
     assert winners > 1, "the race was not found: every call but one should have seen the seat taken"

@@ -15,7 +15,9 @@ class ReserveAndCancelTests(TransactionTestCase):
     def test_race_found_on_both_databases_with_worker_processes(self) -> None:
         for db in ("default", "postgres"):
             seat = Seat.objects.using(db).create(number=1)
-            calls = [(services.reserve_seat, (seat.pk, f"buyer {i}"), {"using": db}) for i in range(4)]
+            calls = [
+                (services.reserve_seat, (seat.pk, f"buyer {i}"), {"using": db}) for i in range(4)
+            ]
             results = make_concurrent_calls(*calls, backend="processes")
             self.assertGreater(sum(r.unwrap() for r in results), 1, db)
 

@@ -23,7 +23,7 @@ def reserve_seat(seat_id, customer, using="default"):
 
 
 def reserve_seat_locked(seat_id, customer, using="default"):
-    """Fixed: the row lock (SELECT ... FOR UPDATE) makes the second buyer wait, then see it taken."""
+    """Fixed: the row lock (SELECT ... FOR UPDATE) makes other buyers wait, then see it taken."""
     with transaction.atomic(using=using):
         seat = Seat.objects.using(using).select_for_update().get(pk=seat_id)
         if seat.holder is not None:
