@@ -88,7 +88,7 @@ impl fmt::Display for ConfigError {
             ConfigError::UnknownStrategy(name) => write!(
                 f,
                 "unknown strategy {name:?}: use one of {}",
-                crate::explore::Strategy::NAMES.join(", ")
+                crate::config::Strategy::NAMES.join(", ")
             ),
             ConfigError::NotPositive { argument, value } => {
                 write!(f, "{argument} must be positive, got {value}")

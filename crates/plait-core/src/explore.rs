@@ -4,9 +4,9 @@
 //! executions.
 
 use std::fmt;
-use std::str::FromStr;
 use std::time::Instant;
 
+use crate::config::{ExplorerConfig, Strategy, DEFAULT_RANDOM_EXECUTIONS};
 use crate::error::{ConfigError, ExploreError};
 use crate::footprint::{Access, Trace};
 use crate::rng::mix;
@@ -14,163 +14,8 @@ use crate::scheduler::{
     default_actor, DfsScheduler, DporScheduler, PctScheduler, RandomScheduler, ReplayScheduler,
     Scheduler,
 };
+use crate::stats::{Stats, StopReason};
 use crate::token::{decode_token, encode_token, Deviation, Token};
-
-/// Executions a random or PCT exploration runs when given no budget at all (they never
-/// run out on their own).
-pub const DEFAULT_RANDOM_EXECUTIONS: u64 = 1000;
-
-/// Which strategy picks the schedules.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Strategy {
-    Dfs,
-    Dpor,
-    Random,
-    Pct,
-    Replay,
-}
-
-impl Strategy {
-    /// The accepted names, in the order error messages list them.
-    pub const NAMES: &'static [&'static str] = &["dfs", "dpor", "random", "pct", "replay"];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Strategy::Dfs => "dfs",
-            Strategy::Dpor => "dpor",
-            Strategy::Random => "random",
-            Strategy::Pct => "pct",
-            Strategy::Replay => "replay",
-        }
-    }
-
-    /// The strategy's byte in a token.
-    pub fn code(self) -> u8 {
-        match self {
-            Strategy::Dfs => 0,
-            Strategy::Random => 1,
-            Strategy::Pct => 2,
-            Strategy::Replay => 3,
-            Strategy::Dpor => 4,
-        }
-    }
-
-    /// Name of a token's strategy byte ("unknown" for a code this build does not know).
-    pub fn name_of_code(code: u8) -> &'static str {
-        match code {
-            0 => "dfs",
-            1 => "random",
-            2 => "pct",
-            3 => "replay",
-            4 => "dpor",
-            _ => "unknown",
-        }
-    }
-}
-
-impl FromStr for Strategy {
-    type Err = ConfigError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "dfs" => Ok(Strategy::Dfs),
-            "dpor" => Ok(Strategy::Dpor),
-            "random" => Ok(Strategy::Random),
-            "pct" => Ok(Strategy::Pct),
-            "replay" => Ok(Strategy::Replay),
-            other => Err(ConfigError::UnknownStrategy(other.to_string())),
-        }
-    }
-}
-
-/// Everything an exploration is configured with (mirrors the Python constructor).
-#[derive(Debug, Clone)]
-pub struct ExplorerConfig {
-    pub strategy: Strategy,
-    pub seed: u64,
-    pub max_executions: Option<u64>,
-    pub max_seconds: Option<f64>,
-    pub preemption_bound: Option<u32>,
-    pub delay_bound: Option<u32>,
-    pub pct_depth: u32,
-    pub stop_on_first: bool,
-    /// Required with `Strategy::Replay`, refused otherwise.
-    pub token: Option<String>,
-    /// Opaque, Python-defined; stored in tokens. In replay, the token's settings win.
-    pub settings: Vec<u8>,
-    pub python_version: (u8, u8),
-}
-
-impl Default for ExplorerConfig {
-    fn default() -> Self {
-        ExplorerConfig {
-            strategy: Strategy::Dfs,
-            seed: 0,
-            max_executions: None,
-            max_seconds: None,
-            preemption_bound: None,
-            delay_bound: None,
-            pct_depth: 3,
-            stop_on_first: true,
-            token: None,
-            settings: Vec::new(),
-            python_version: (3, 11),
-        }
-    }
-}
-
-/// Why an exploration stopped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StopReason {
-    /// Every schedule (within the bounds, if any) was run; a replay ran its one schedule.
-    Exhausted,
-    /// `max_executions` or `max_seconds` was reached.
-    Budget,
-    /// A failure was recorded and `stop_on_first` is set.
-    Failure,
-    /// The engine reported an error (nondeterminism, replay divergence).
-    Error,
-}
-
-impl StopReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StopReason::Exhausted => "exhausted",
-            StopReason::Budget => "budget",
-            StopReason::Failure => "failure",
-            StopReason::Error => "error",
-        }
-    }
-}
-
-impl fmt::Display for StopReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Figures about an exploration so far.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Stats {
-    /// Executions finished (`end_execution` called).
-    pub executions: u64,
-    pub failures: u64,
-    /// The strategy ran out of schedules (within the bounds when `bounded`).
-    pub exhausted: bool,
-    /// A preemption or delay bound cut off part of the space.
-    pub bounded: bool,
-    /// Decisions made, over all executions.
-    pub steps: u64,
-    /// Most decisions made in one execution.
-    pub max_decisions: u64,
-    /// Executions that could only repeat an explored trace (dpor's sleep-set blocked
-    /// executions; always 0 for other strategies).
-    pub redundant: u64,
-    pub elapsed_seconds: f64,
-    pub strategy: &'static str,
-    /// None while the exploration can go on.
-    pub stopped_by: Option<StopReason>,
-}
 
 /// Drives one exploration. Use: `while start_execution()? { run the program, asking
 /// choose_actor/choose at each scheduling point and reporting record_step; end_execution }`.

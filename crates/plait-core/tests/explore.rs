@@ -333,10 +333,7 @@ fn budgets_stop_the_exploration() {
     // Random with no budget at all still stops.
     let mut ex = explorer(config(Strategy::Random));
     let outs = explore(&mut ex, &lost_update(2), 1, |_| false).unwrap();
-    assert_eq!(
-        outs.len() as u64,
-        plait_core::explore::DEFAULT_RANDOM_EXECUTIONS
-    );
+    assert_eq!(outs.len() as u64, plait_core::DEFAULT_RANDOM_EXECUTIONS);
 }
 
 #[test]

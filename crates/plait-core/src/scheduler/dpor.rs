@@ -9,6 +9,11 @@
 //! since, so running them here would only repeat a trace. At the end of each execution the
 //! races of its trace (`dpor::races`) add actors to the backtrack sets of the path.
 //!
+//! A step for which Python never called `record_step` has an unknown footprint and is
+//! treated as dependent with everything (an empty `record_step` means "touched nothing"),
+//! so a program that reports no footprints is explored exhaustively, not reduced to one
+//! schedule.
+//!
 //! Recorded choices (`choose`) are explored exhaustively, like `dfs`. A step that made a
 //! choice may touch different keys under different options, so it is treated as dependent
 //! with everything, and the sleep set is emptied after any choice: less reduction, still
@@ -57,7 +62,10 @@ struct Node {
     sleep: Vec<Sleeper>,
     /// Footprint of `chosen`'s step here, on the current path.
     step: Vec<Access>,
+    /// The step's footprint is unknown (it made a choice, or was never recorded).
     wildcard: bool,
+    /// `record_step` was called for the step.
+    recorded: bool,
 }
 
 impl Node {
@@ -115,6 +123,7 @@ impl DporScheduler {
             sleep: Vec::new(),
             step: Vec::new(),
             wildcard: false,
+            recorded: false,
         }
     }
 
@@ -129,7 +138,7 @@ impl DporScheduler {
         parent
             .sleep
             .iter()
-            .filter(|s| s.independent_of(parent.wildcard, &parent.step))
+            .filter(|s| s.independent_of(parent.wildcard || !parent.recorded, &parent.step))
             .cloned()
             .collect()
     }
@@ -149,7 +158,7 @@ impl DporScheduler {
                     actor: node.chosen,
                     enabled: &self.actors[node.opt_start..node.opt_start + node.opt_len],
                     accesses: &node.step,
-                    wildcard: node.wildcard,
+                    wildcard: node.wildcard || !node.recorded,
                 });
             }
         }
@@ -190,11 +199,12 @@ impl DporScheduler {
                 node.done.push(chosen);
                 let sleeper = Sleeper {
                     actor: chosen,
-                    wildcard: node.wildcard,
+                    wildcard: node.wildcard || !node.recorded,
                     accesses: std::mem::take(&mut node.step),
                 };
                 node.sleep.push(sleeper);
                 node.wildcard = false;
+                node.recorded = false;
                 let runnable = &self.actors[node.opt_start..node.opt_start + node.opt_len];
                 let next =
                     node.backtrack.iter().copied().find(|&a| {
@@ -242,6 +252,7 @@ impl Scheduler for DporScheduler {
             let node = &mut self.stack[index];
             node.step.clear();
             node.wildcard = false;
+            node.recorded = false;
             self.last_actor_node = Some(index);
             self.choice_since_step = false;
             return Ok(node.chosen);
@@ -294,7 +305,9 @@ impl Scheduler for DporScheduler {
 
     fn record_step(&mut self, _actor: u32, _enabled: &[u32], accesses: &[Access]) {
         if let Some(i) = self.last_actor_node {
-            self.stack[i].step.extend_from_slice(accesses);
+            let node = &mut self.stack[i];
+            node.step.extend_from_slice(accesses);
+            node.recorded = true;
         }
     }
 
