@@ -143,8 +143,11 @@ def main() -> int:
                     "plait",
                     sys.executable,
                     "plait_cooperative",
-                    ["-p", "plait.cooperative.plugin"]
-                    + [f"--plait-cooperative-max-tasks={suite.max_tasks}"],
+                    [
+                        "-p",
+                        "plait.cooperative.plugin",
+                        f"--plait-cooperative-max-tasks={suite.max_tasks}",
+                    ],
                 ),
                 (
                     "peer",

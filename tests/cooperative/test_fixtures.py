@@ -389,7 +389,5 @@ async def test_b(modfin):
     pass
 """
     )
-    pytester.runpytest("--plait-cooperative-max-tasks=1").assert_outcomes(
-        passed=2
-    )
+    pytester.runpytest("--plait-cooperative-max-tasks=1").assert_outcomes(passed=2)
     assert events(pytester) == ["test finalizer", "module finalizer", "node finalizer"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import io
 import logging
 import os
@@ -19,15 +20,9 @@ import warnings
 from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
+from _pytest.capture import CaptureResult
 from _pytest.logging import LogCaptureHandler, caplog_handler_key, caplog_records_key
 from _pytest.monkeypatch import MonkeyPatch
-
-try:
-    from _pytest.capture import CaptureResult
-except ImportError:  # pragma: no cover - very old pytest
-    from collections import namedtuple
-
-    CaptureResult = namedtuple("CaptureResult", ["out", "err"])  # type: ignore[misc,assignment]
 
 CURRENT: contextvars.ContextVar[TestOutput | None] = contextvars.ContextVar(
     "plait_cooperative_test", default=None
@@ -135,13 +130,13 @@ class _StreamRouter(io.TextIOBase):
         self._original = original
         self._which = which
 
-    def write(self, text: str) -> int:  # type: ignore[override]
+    def write(self, text: str) -> int:
         test = CURRENT.get()
         if test is None or _paused:
             return self._original.write(text)
         return test.write(self._which, text, self._original)
 
-    def writelines(self, lines: Any) -> None:  # type: ignore[override]
+    def writelines(self, lines: Any) -> None:
         for line in lines:
             self.write(line)
 
@@ -185,8 +180,8 @@ class _LogRouter(logging.Handler):
 def routing(log_level: int | None) -> Iterator[None]:
     """Install the stdout/stderr/log routers for the duration of a cooperative run."""
     out, err = sys.stdout, sys.stderr
-    sys.stdout = _StreamRouter(out, "out")  # type: ignore[assignment]
-    sys.stderr = _StreamRouter(err, "err")  # type: ignore[assignment]
+    sys.stdout = _StreamRouter(out, "out")
+    sys.stderr = _StreamRouter(err, "err")
     saved_routers = list(_routers)
     _routers[:] = [("stdout", sys.stdout), ("stderr", sys.stderr)]
     root = logging.getLogger()
@@ -314,7 +309,7 @@ class PatchRegistry:
                     "running concurrently; patches of globals are shared by cooperative "
                     "tests. Take a plait.cooperative.Lock in a fixture around them."
                 ),
-                stacklevel=4,
+                stacklevel=4,  # the user code calling monkeypatch
             )
         self.owners[key] = owner
 
@@ -323,48 +318,69 @@ class PatchRegistry:
             del self.owners[key]
 
 
-class WatchedMonkeyPatch(MonkeyPatch):
-    """``monkeypatch`` that notices two concurrent tests patching the same global."""
+def watch(patch: MonkeyPatch, registry: PatchRegistry, owner: Any) -> MonkeyPatch:
+    """Make ``patch`` (a real MonkeyPatch) tell ``registry`` what it patches.
 
-    def __init__(self, registry: PatchRegistry, owner: Any) -> None:
-        super().__init__()
-        self._plait_registry = registry
-        self._plait_owner = owner
+    MonkeyPatch is final, so its methods are wrapped on the instance.
+    """
+    setattr_, delattr_ = patch.setattr, patch.delattr
+    setitem, delitem = patch.setitem, patch.delitem
+    chdir, syspath_prepend, undo = patch.chdir, patch.syspath_prepend, patch.undo
 
-    def _plait_claim(self, key: tuple[Any, ...], what: Callable[[], str]) -> None:
-        self._plait_registry.claim(key, self._plait_owner, what)
+    def claim_attr() -> None:
+        obj, name, _ = patch._setattr[-1]
+        registry.claim(("attr", id(obj), name), owner, lambda: f"{_describe(obj)}.{name}")
 
-    def setattr(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
-        super().setattr(*args, **kwargs)
-        obj, name, _ = self._setattr[-1]
-        self._plait_claim(("attr", id(obj), name), lambda: f"{_describe(obj)}.{name}")
+    def claim_item(dic: Any, name: Any) -> None:
+        registry.claim(("item", id(dic), name), owner, lambda: _describe_item(dic, name))
 
-    def delattr(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
-        count = len(self._setattr)
-        super().delattr(*args, **kwargs)
-        if len(self._setattr) > count:
-            obj, name, _ = self._setattr[-1]
-            self._plait_claim(("attr", id(obj), name), lambda: f"{_describe(obj)}.{name}")
+    @functools.wraps(setattr_)
+    def watched_setattr(*args: Any, **kwargs: Any) -> None:
+        setattr_(*args, **kwargs)
+        claim_attr()
 
-    def setitem(self, dic: Any, name: Any, value: Any) -> None:
-        super().setitem(dic, name, value)
-        self._plait_claim(("item", id(dic), name), lambda: _describe_item(dic, name))
+    @functools.wraps(delattr_)
+    def watched_delattr(*args: Any, **kwargs: Any) -> None:
+        count = len(patch._setattr)
+        delattr_(*args, **kwargs)
+        if len(patch._setattr) > count:
+            claim_attr()
 
-    def delitem(self, dic: Any, name: Any, raising: bool = True) -> None:
-        super().delitem(dic, name, raising=raising)
-        self._plait_claim(("item", id(dic), name), lambda: _describe_item(dic, name))
+    @functools.wraps(setitem)
+    def watched_setitem(dic: Any, name: Any, value: Any) -> None:
+        setitem(dic, name, value)
+        claim_item(dic, name)
 
-    def chdir(self, path: Any) -> None:
-        super().chdir(path)
-        self._plait_claim(("cwd",), lambda: "the working directory")
+    @functools.wraps(delitem)
+    def watched_delitem(dic: Any, name: Any, raising: bool = True) -> None:
+        delitem(dic, name, raising=raising)
+        claim_item(dic, name)
 
-    def syspath_prepend(self, path: Any) -> None:
-        super().syspath_prepend(path)
-        self._plait_claim(("sys.path",), lambda: "sys.path")
+    @functools.wraps(chdir)
+    def watched_chdir(path: Any) -> None:
+        chdir(path)
+        registry.claim(("cwd",), owner, lambda: "the working directory")
 
-    def undo(self) -> None:
-        super().undo()
-        self._plait_registry.release(self._plait_owner)
+    @functools.wraps(syspath_prepend)
+    def watched_syspath_prepend(path: Any) -> None:
+        syspath_prepend(path)
+        registry.claim(("sys.path",), owner, lambda: "sys.path")
+
+    @functools.wraps(undo)
+    def watched_undo() -> None:
+        undo()
+        registry.release(owner)
+
+    vars(patch).update(
+        setattr=watched_setattr,
+        delattr=watched_delattr,
+        setitem=watched_setitem,
+        delitem=watched_delitem,
+        chdir=watched_chdir,
+        syspath_prepend=watched_syspath_prepend,
+        undo=watched_undo,
+    )
+    return patch
 
 
 def _describe(obj: Any) -> str:
@@ -379,7 +395,7 @@ def _describe_item(dic: Any, name: Any) -> str:
 
 
 def monkeypatch_fixture(registry: PatchRegistry, item: Any) -> Generator[MonkeyPatch]:
-    patch = WatchedMonkeyPatch(registry, item)
+    patch = watch(MonkeyPatch(), registry, item)
     try:
         yield patch
     finally:

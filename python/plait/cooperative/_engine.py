@@ -128,7 +128,7 @@ class CooperativeRun:
         except BaseException:
             excinfo = pytest.ExceptionInfo.from_current()
         now = time.time()
-        call = CallInfo(None, excinfo, now, now, 0.0, "teardown", _ispytest=True)
+        call: CallInfo[None] = CallInfo(None, excinfo, now, now, 0.0, "teardown", _ispytest=True)
         report = item.ihook.pytest_runtest_makereport(item=item, call=call)
         item.ihook.pytest_runtest_logreport(report=report)
 
@@ -299,7 +299,15 @@ class CooperativeRun:
                     excinfo = pytest.ExceptionInfo.from_current()
         stop = time.time()
         duration = time.perf_counter() - began
-        call = CallInfo(None, excinfo, start, stop, duration, when, _ispytest=True)  # type: ignore[arg-type]
+        call: CallInfo[None] = CallInfo(
+            None,
+            excinfo,
+            start,
+            stop,
+            duration,
+            when,  # type: ignore[arg-type]
+            _ispytest=True,
+        )
         return call, cancelled
 
     async def _call_test(self, item: Any) -> None:
@@ -414,7 +422,7 @@ def _reruns(item: Any) -> tuple[int | None, float]:
     if not item.config.pluginmanager.has_plugin("rerunfailures"):
         return None, 0.0
     try:
-        import pytest_rerunfailures as rerunfailures
+        import pytest_rerunfailures as rerunfailures  # type: ignore[import-untyped]
     except ImportError:  # pragma: no cover
         return None, 0.0
     try:
@@ -534,5 +542,3 @@ class ThreadedRun:
             self._stack.close()
         if self.run.interrupt is not None:
             raise self.run.interrupt
-
-

@@ -115,7 +115,8 @@ class CooperativeRequest:
 
     @property
     def fixturenames(self) -> list[str]:
-        names = list(self._pyfuncitem.fixturenames)
+        item: Any = self._pyfuncitem
+        names = list(item.fixturenames)
         names.extend(n for n in self._run.values if n not in names)
         return names
 
@@ -261,7 +262,7 @@ class Fixtures:
         if name in run.values:
             return run.values[name]
         item: Any = run.item
-        fixturedef = self._lookup(item, name, [r.fixturename for r in chain])
+        fixturedef = self._lookup(item, name, [r.fixturename or "" for r in chain])
         if fixturedef is None:
             pytest.fail(f"fixture {name!r} not found (requested by {item.nodeid})", pytrace=False)
         key, scope, param = self._key(item, name, fixturedef)
@@ -312,7 +313,7 @@ class Fixtures:
             instance.value = await self._call(run, instance, fixturedef, request, kwargs)
         except BaseException as exc:
             if isinstance(exc, pytest.skip.Exception):
-                exc._use_item_location = True  # type: ignore[attr-defined]
+                exc._use_item_location = True
             if isinstance(exc, asyncio.CancelledError | GeneratorExit):
                 error: BaseException = pytest.fail.Exception(
                     f"setup of fixture {instance.name!r} was interrupted "
@@ -341,15 +342,13 @@ class Fixtures:
         name = instance.name
         module = getattr(fixturedef.func, "__module__", "")
         if name in _capture.CAPTURE_FIXTURES and module == "_pytest.capture":
-            gen = _capture.capture_fixture(name, run.output)
-            value = next(gen)
-            instance.finalizers.append(lambda: _finish_generator(gen, name))
-            return value
+            capture = _capture.capture_fixture(name, run.output)
+            instance.finalizers.append(lambda: _finish_generator(capture, name))
+            return next(capture)
         if name == "monkeypatch" and module == "_pytest.monkeypatch":
-            gen = _capture.monkeypatch_fixture(self.patches, run.item)
-            value = next(gen)
-            instance.finalizers.append(lambda: _finish_generator(gen, name))
-            return value
+            patch = _capture.monkeypatch_fixture(self.patches, run.item)
+            instance.finalizers.append(lambda: _finish_generator(patch, name))
+            return next(patch)
         func = resolve_fixture_function(fixturedef, request)  # type: ignore[arg-type]
         if inspect.isasyncgenfunction(func):
             agen = func(**kwargs)
@@ -430,11 +429,11 @@ class Fixtures:
         if not final:
             # A rerun sets up again what failed, as pytest-rerunfailures does.
             for key in self.planned.get(id(item), []):
-                instance = self.instances.get(key)
-                if instance is not None and instance.state == _State.FAILED:
-                    if instance.holders <= 0:
+                failed = self.instances.get(key)
+                if failed is not None and failed.state == _State.FAILED:
+                    if failed.holders <= 0:
                         try:
-                            await self._finalize(instance)
+                            await self._finalize(failed)
                         except BaseExceptionGroup as group:
                             errors.extend(group.exceptions)
                         except Exception as exc:
