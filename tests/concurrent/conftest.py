@@ -15,6 +15,7 @@ import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -38,11 +39,11 @@ collect_ignore = [] if os.environ.get(DJANGO_SUITE) else ["django_suite"]
 
 
 @pytest.fixture(scope="session")
-def postgres_server() -> PostgresServer:
+def postgres_server() -> Iterator[PostgresServer]:
     """The throwaway server; a failure to start it fails the test, with the reason."""
-    if not _POSTGRES.started:
-        try:
-            _POSTGRES.start()
-        except PostgresUnavailable as exc:
-            pytest.fail(f"PostgreSQL could not be started for the tests: {exc}", pytrace=False)
-    return _POSTGRES
+    try:
+        _POSTGRES.start()
+    except PostgresUnavailable as exc:
+        pytest.fail(f"PostgreSQL could not be started for the tests: {exc}", pytrace=False)
+    yield _POSTGRES
+    _POSTGRES.stop()

@@ -58,7 +58,7 @@ def test_different_calls_come_back_in_call_order(backend: str) -> None:
 
 def test_calls_overlap_and_start_together(backend: str) -> None:
     before = time.time()
-    results = call_concurrently(4, t.interval, 0.3, backend=backend)
+    results = call_concurrently(4, t.interval, 0.6, backend=backend)
     after = time.time()
     starts = [r.value[0] for r in results]
     ends = [r.value[1] for r in results]
@@ -67,7 +67,7 @@ def test_calls_overlap_and_start_together(backend: str) -> None:
     assert results.start_spread == max(r.started_at for r in results) - min(
         r.started_at for r in results
     )
-    assert results.start_spread < 0.25  # loose: sequential calls would be 0.3 s apart
+    assert results.start_spread < 0.5  # loose: sequential calls would be 0.6 s apart
 
 
 def test_threads_really_run_at_the_same_time() -> None:

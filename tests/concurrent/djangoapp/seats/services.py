@@ -7,7 +7,7 @@ from django.db import connections, transaction
 
 from djangoapp.seats.models import Booking, Seat
 
-PAYMENT_CHECK = 0.05  # seconds: stands for a call to a payment provider between read and write
+PAYMENT_CHECK = 0.2  # seconds: stands for a call to a payment provider between read and write
 
 
 def reserve_seat(seat_id, customer, using="default"):
