@@ -8,7 +8,20 @@ in :mod:`plait.cooperative.plugin`; this package holds what test code imports.
 
 from __future__ import annotations
 
-from plait.cooperative._lock import Lock
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from plait.cooperative._lock import Lock
+
+
+def __getattr__(name: str) -> Any:
+    # Lazily: the pytest plugin imports this package, and asyncio is not cheap.
+    if name == "Lock":
+        from plait.cooperative._lock import Lock
+
+        globals()["Lock"] = Lock
+        return Lock
+    raise AttributeError(f"module 'plait.cooperative' has no attribute {name!r}")
 
 
 class PlaitCooperativeWarning(UserWarning):
