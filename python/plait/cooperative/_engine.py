@@ -232,6 +232,7 @@ class CooperativeRun:
         if cancelled is not None:
             raise cancelled
         self._log(item, results, output, attempt if reruns is not None else None, again)
+        item.funcargs = None  # as pytest does: let the fixture values go
         return "rerun" if again else None
 
     def _sync_setup(self, item: Any) -> None:
