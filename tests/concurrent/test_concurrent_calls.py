@@ -6,6 +6,7 @@ import os
 import sys
 import threading
 import time
+from pathlib import Path
 
 import conc_targets as t
 import pytest
@@ -208,3 +209,17 @@ def test_unpicklable_results_and_exceptions_are_still_reported() -> None:
     assert isinstance(exc.exception, RemoteError)
     assert exc.exception.type_name == "conc_targets.Unpicklable"
     assert "1/2" in str(exc.exception) and "fail_unpicklable" in exc.traceback
+
+
+def test_a_worker_killed_between_batches_is_replaced() -> None:
+    import signal
+
+    pids = [r.value for r in call_concurrently(2, t.pid, backend="processes")]
+    os.kill(pids[0], signal.SIGKILL)
+    status = Path(f"/proc/{pids[0]}/status")
+    deadline = time.monotonic() + 5
+    while status.exists() and "zombie" not in status.read_text():
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    results = call_concurrently(2, t.pid, backend="processes")
+    assert all(r.ok for r in results) and pids[0] not in {r.value for r in results}

@@ -147,7 +147,9 @@ class Pool:
             django = _django.snapshot()
             key = django["key"] if django else None
             for worker in list(self.workers):
-                if worker.django_key is not None and worker.django_key != key:
+                if worker.proc.poll() is not None:  # died while idle (killed from outside)
+                    self._retire(worker, kill=False)
+                elif worker.django_key is not None and worker.django_key != key:
                     self._retire(worker)
             if len(self.workers) < len(calls):
                 self._grow(len(calls))
@@ -163,7 +165,10 @@ class Pool:
             )
             batch = _Batch(self, self.workers[: len(calls)], calls, timeout)
             for index, worker in enumerate(batch.workers):
-                worker.send(_wire.dumps(("call", index, sync, targets[index], payloads[index])))
+                try:
+                    worker.send(_wire.dumps(("call", index, sync, targets[index], payloads[index])))
+                except OSError as exc:  # BrokenPipeError: it died since the check above
+                    batch._dead(index, worker, kill=True, why=f"sending the call failed ({exc})")
                 if key is not None:
                     worker.django_key = key
             return batch.collect()
@@ -183,8 +188,9 @@ class _Batch:
         gate_open = False
         try:
             with selectors.DefaultSelector() as selector:
-                for fd in self.by_fd:
-                    selector.register(fd, selectors.EVENT_READ)
+                for fd, (index, _) in self.by_fd.items():
+                    if index not in self.results:
+                        selector.register(fd, selectors.EVENT_READ)
                 ready: set[int] = set()
 
                 def on_ready(message: tuple[Any, ...], index: int) -> None:
