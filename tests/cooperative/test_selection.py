@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import pytest
 
-from conftest import HAS_PYTEST_ASYNCIO
+HAS_PYTEST_ASYNCIO = importlib.util.find_spec("pytest_asyncio") is not None
 
 # Each test records the largest number of tests running at once: 1 means they did not
 # overlap (not cooperative), more means they did.

@@ -243,6 +243,8 @@ def is_cooperative(item: pytest.Item, settings: Settings) -> bool:
     """Whether ``item`` runs on the shared loop."""
     if not isinstance(item, pytest.Function) or type(item).__name__ == "TestCaseFunction":
         return False
+    if getattr(item.obj, "_plait_spec", None) is not None:
+        return False  # @plait.explore runs its own schedules, one test at a time
     for _node, mark in item.iter_markers_with_node():
         if mark.name in settings.markers:
             return True
