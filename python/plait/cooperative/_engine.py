@@ -480,9 +480,9 @@ class ThreadedRun:
         self._real_setupstate = session._setupstate
         self._shim = SetupStateShim(self.run.fixtures)
         self._loop = asyncio.new_event_loop()
-        self._pending: set[Any] = set()
-        self._idle = threading.Event()
-        self._idle.set()
+        # Tests submitted and not finished; the main thread waits on it in drain().
+        self._running = 0
+        self._condition = threading.Condition()
         self._stack = contextlib.ExitStack()
         self._stack.enter_context(self.run.installed(setupstate=False))
         self._thread = threading.Thread(
@@ -512,21 +512,26 @@ class ThreadedRun:
             # the next one tears down to its own chain (or the session ends).
             self._real_setupstate = self.session._setupstate
             self.session._setupstate = self._shim  # type: ignore[assignment]
-        self.run.fixtures.plan(item)
-        self._idle.clear()
-        future = asyncio.run_coroutine_threadsafe(self.run.run_item(item), self._loop)
-        self._pending.add(future)
+        with self._condition:
+            self._running += 1
+        future = asyncio.run_coroutine_threadsafe(self._plan_and_run(item), self._loop)
         future.add_done_callback(self._done)
 
+    async def _plan_and_run(self, item: pytest.Item) -> None:
+        # Planning touches the fixture counts, which only the loop thread may change.
+        self.run.fixtures.plan(item)
+        await self.run.run_item(item)
+
     def _done(self, future: Any) -> None:
-        self._pending.discard(future)
-        if not self._pending:
-            self._idle.set()
+        with self._condition:
+            self._running -= 1
+            self._condition.notify_all()
 
     def drain(self, nextitem: pytest.Item | None = None) -> None:
         """Wait until every submitted test has finished; give pytest its SetupState back."""
-        while not self._idle.wait(0.5):
-            pass
+        with self._condition:
+            while self._running:
+                self._condition.wait()
         if self.session._setupstate is self._shim:
             self.session._setupstate = self._real_setupstate
             if nextitem is not None:
