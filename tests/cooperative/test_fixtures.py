@@ -26,6 +26,7 @@ def sess():
 @pytest.fixture(scope="package")
 async def pkg(sess):
     event("setup package")
+    await asyncio.sleep(0.02)  # the other tests wait for it meanwhile
     yield "package"
     await asyncio.sleep(0)
     event("teardown package")
@@ -33,6 +34,7 @@ async def pkg(sess):
 @pytest.fixture(scope="module")
 async def mod(pkg):
     event("setup module")
+    await asyncio.sleep(0.02)
     yield "module"
     event("teardown module")
 
@@ -391,3 +393,92 @@ async def test_b(modfin):
     )
     pytester.runpytest("--plait-cooperative-max-tasks=1").assert_outcomes(passed=2)
     assert events(pytester) == ["test finalizer", "module finalizer", "node finalizer"]
+
+
+def test_xunit_setup_and_teardown_functions(pytester, ini):
+    pytester.makepyfile(
+        """
+import asyncio
+import os
+import pytest
+
+pytestmark = pytest.mark.plait_cooperative
+EVENTS = []
+
+def setup_module(module):
+    EVENTS.append("setup_module")
+
+def teardown_module(module):
+    EVENTS.append("teardown_module")
+    with open(os.path.join(os.path.dirname(__file__), "events.txt"), "w") as f:
+        f.write("\\n".join(EVENTS))
+
+class TestX:
+    @classmethod
+    def setup_class(cls):
+        EVENTS.append("setup_class")
+
+    @classmethod
+    def teardown_class(cls):
+        EVENTS.append("teardown_class")
+
+    def setup_method(self, method):
+        EVENTS.append("setup " + method.__name__)
+
+    def teardown_method(self, method):
+        EVENTS.append("teardown " + method.__name__)
+
+    async def test_a(self):
+        await asyncio.sleep(0.01)
+
+    async def test_b(self):
+        await asyncio.sleep(0.01)
+"""
+    )
+    pytester.runpytest().assert_outcomes(passed=2)
+    log = events(pytester)
+    assert log[:2] == ["setup_module", "setup_class"]
+    assert log[-2:] == ["teardown_class", "teardown_module"]
+    assert sorted(log[2:-2]) == [
+        "setup test_a",
+        "setup test_b",
+        "teardown test_a",
+        "teardown test_b",
+    ]
+
+
+def test_clear_errors_for_misused_fixtures(pytester, ini):
+    pytester.makepyfile(
+        """
+import asyncio
+import pytest
+
+pytestmark = pytest.mark.plait_cooperative
+
+@pytest.fixture
+async def waits():
+    await asyncio.sleep(0.01)
+    return 1
+
+async def test_dynamic_async(request):
+    request.getfixturevalue("waits")
+
+@pytest.fixture(scope="module")
+def wide(tmp_path):
+    return tmp_path
+
+async def test_scope_mismatch(wide):
+    pass
+
+async def test_unknown(no_such_fixture):
+    pass
+"""
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(failed=1, errors=2)
+    for line in (
+        "*getfixturevalue('waits') would have to wait for an async fixture*",
+        "*ScopeMismatch*function scoped fixture tmp_path*module scoped*",
+        "*fixture 'no_such_fixture' not found*",
+    ):
+        result.stdout.fnmatch_lines([line])
