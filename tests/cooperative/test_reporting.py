@@ -163,6 +163,10 @@ async def test_marker(counted):
     result = pytester.runpytest("--reruns=2")
     outcomes = result.parseoutcomes()
     assert (outcomes["passed"], outcomes["failed"], outcomes["rerun"]) == (2, 1, 5)
+    # --rerun-except: an AssertionError is not rerun
+    result = pytester.runpytest("--reruns=2", "--rerun-except=AssertionError")
+    outcomes = result.parseoutcomes()
+    assert (outcomes.get("passed", 0), outcomes["failed"], outcomes.get("rerun", 0)) == (0, 3, 0)
 
 
 @pytest.mark.skipif(importlib.util.find_spec("hypothesis") is None, reason="needs hypothesis")

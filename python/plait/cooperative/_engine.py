@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import functools
 import inspect
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -212,6 +213,7 @@ class CooperativeRun:
                 and attempt <= reruns
                 and failed_so_far
                 and not any(hasattr(rep, "wasxfail") for _, rep in results)
+                and _rerun_matches(item, results)
                 and not self.stopping()
             )
             output.start_phase("teardown")
@@ -461,6 +463,22 @@ def _xdist_interactor(config: pytest.Config) -> Any:
             plugin.__class__ = patched
             return plugin
     return None
+
+
+def _rerun_matches(item: Any, results: list[tuple[CallInfo[None], pytest.TestReport]]) -> bool:
+    """``--only-rerun`` / ``--rerun-except``, matched against "Type: message" of the error."""
+    only = item.config.getoption("only_rerun", None) or []
+    excepted = item.config.getoption("rerun_except", None) or []
+    if not only and not excepted:
+        return True
+    errors = [
+        f"{call.excinfo.type.__name__}: {call.excinfo.value}"
+        for call, report in results
+        if report.failed and call.excinfo is not None
+    ]
+    if only and not any(re.search(p, e) for p in only for e in errors):
+        return False
+    return not any(re.search(p, e) for p in excepted for e in errors)
 
 
 class ThreadedRun:
