@@ -206,3 +206,36 @@ async def test_interrupts(resource):
     for i in range(3):
         assert (pytester.path / f"teardown-test_waits[{i}]").exists()
     assert (pytester.path / "module-teardown").exists()
+
+
+def test_pytest_exit_in_a_test_stops_the_run_after_teardown(pytester, ini):
+    pytester.makepyfile(
+        """
+import asyncio
+import os
+import pytest
+
+pytestmark = pytest.mark.plait_cooperative
+HERE = os.path.dirname(__file__)
+
+@pytest.fixture
+async def marker(request):
+    yield
+    open(os.path.join(HERE, "teardown-" + request.node.name), "w").close()
+
+async def test_exits(marker):
+    await asyncio.sleep(0.05)
+    pytest.exit("enough")
+
+@pytest.mark.parametrize("i", range(2))
+async def test_waits(marker, i):
+    await asyncio.sleep(30)
+"""
+    )
+    result = pytester.runpytest()
+    result.stdout.fnmatch_lines(["*Exit: enough*"])
+    assert {p.name for p in pytester.path.glob("teardown-*")} == {
+        "teardown-test_exits",
+        "teardown-test_waits[0]",
+        "teardown-test_waits[1]",
+    }

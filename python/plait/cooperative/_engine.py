@@ -56,6 +56,7 @@ class CooperativeRun:
         self.fixtures = Fixtures(session)
         self.interrupt: BaseException | None = None
         self.tasks: list[asyncio.Task[None]] = []
+        self.live: set[asyncio.Task[Any]] = set()  # tests started and not finished
         # Context in which an item's reports are logged (xdist needs one).
         self.report_context: Any = lambda item: contextlib.nullcontext()
         self.last_item: pytest.Item | None = None
@@ -134,6 +135,9 @@ class CooperativeRun:
         item.ihook.pytest_runtest_logreport(report=report)
 
     async def run_item(self, item: pytest.Item) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self.live.add(task)
         try:
             if self._semaphore is None:
                 await self._run_item(item)
@@ -145,12 +149,15 @@ class CooperativeRun:
             raise
         except _INTERRUPTS as exc:
             self._interrupted(exc)
+        finally:
+            self.live.discard(task)
 
     def _interrupted(self, exc: BaseException) -> None:
+        """A test raised KeyboardInterrupt, SystemExit or pytest.exit(): stop them all."""
         if self.interrupt is None:
             self.interrupt = exc
         current = asyncio.current_task()
-        for task in self.tasks:
+        for task in list(self.live):
             if task is not current:
                 task.cancel()
 
