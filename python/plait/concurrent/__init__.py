@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 from plait.concurrent._calls import Call, normalize
+from plait.concurrent._django import SettingsNotSent
 from plait.concurrent._errors import (
     CallTimedOut,
     ConcurrentCallError,
@@ -34,6 +35,7 @@ __all__ = [
     "DatabaseNotVisible",
     "RemoteError",
     "RemoteTraceback",
+    "SettingsNotSent",
     "WorkerDied",
     "call_concurrently",
     "make_concurrent_calls",

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from plait.concurrent import _django, _wire
-from plait.concurrent._calls import Call
+from plait.concurrent._calls import Call, resolve
 from plait.concurrent._errors import CallTimedOut, RemoteTraceback, WorkerDied
 from plait.concurrent._result import CallResult
 
@@ -141,6 +141,8 @@ class Pool:
     # --- one batch -------------------------------------------------------------------------
 
     def run(self, calls: list[Call], timeout: float | None) -> list[CallResult]:
+        for call in calls:  # a bad "module:function" fails here, as with threads
+            resolve(call.target)
         targets = [_encode_target(call, i) for i, call in enumerate(calls)]
         payloads = [_encode_args(call, i) for i, call in enumerate(calls)]
         with self.lock:

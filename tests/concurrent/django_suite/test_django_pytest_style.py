@@ -5,12 +5,19 @@ pytest-django style here; Django's own TestCase classes are in test_concurrent_d
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from django.db import connections
 from djangoapp.seats import services
 from djangoapp.seats.models import Booking, Seat
 
-from plait.concurrent import DatabaseNotVisible, call_concurrently, make_concurrent_calls
+from plait.concurrent import (
+    DatabaseNotVisible,
+    SettingsNotSent,
+    call_concurrently,
+    make_concurrent_calls,
+)
 
 BACKENDS = ["threads", "processes"]
 
@@ -70,6 +77,18 @@ def test_workers_see_settings_the_test_overrode(settings) -> None:  # type: igno
     assert [r.value for r in results] == ["overridden by the test"] * 2
     del settings.PLAIT_GREETING
     assert call_concurrently(1, services.greeting, backend="processes")[0].value == "<deleted>"
+
+
+def test_unpicklable_overrides_are_named_in_a_warning(settings) -> None:  # type: ignore[no-untyped-def]
+    settings.PLAIT_GREETING = threading.Lock()
+    with pytest.warns(SettingsNotSent, match="PLAIT_GREETING"):
+        results = call_concurrently(1, services.greeting, backend="processes")
+    assert results[0].value == "from settings.py"
+
+
+def test_workers_run_in_djangos_test_environment() -> None:
+    results = call_concurrently(1, services.email_backend, backend="processes")
+    assert results[0].value == "django.core.mail.backends.locmem.EmailBackend"
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

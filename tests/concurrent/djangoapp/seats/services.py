@@ -48,5 +48,9 @@ def database_name(using="default"):
     return connections[using].settings_dict["NAME"]
 
 
+def email_backend():
+    return settings.EMAIL_BACKEND
+
+
 def greeting():
     return getattr(settings, "PLAIT_GREETING", "<deleted>")
