@@ -22,7 +22,7 @@ import pytest
 from _pytest.fixtures import FixtureRequest, get_scope_package, resolve_fixture_function
 from _pytest.scope import Scope
 
-from plait.cooperative import _capture
+from plait.cooperative import _capture, _patches
 
 _NOTSET = object()
 
@@ -188,7 +188,7 @@ class Fixtures:
         self.node_pending: Counter[Any] = Counter()
         self.node_finalizers: dict[Any, list[Callable[[], Any]]] = {}
         self.runs: dict[int, TestRun] = {}
-        self.patches = _capture.PatchRegistry()
+        self.patches = _patches.PatchRegistry()
         self._order = 0
         session.stash[FIXTURES_KEY] = self
 
@@ -346,7 +346,7 @@ class Fixtures:
             instance.finalizers.append(lambda: _finish_generator(capture, name))
             return next(capture)
         if name == "monkeypatch" and module == "_pytest.monkeypatch":
-            patch = _capture.monkeypatch_fixture(self.patches, run.item)
+            patch = _patches.monkeypatch_fixture(self.patches, run.item)
             instance.finalizers.append(lambda: _finish_generator(patch, name))
             return next(patch)
         func = resolve_fixture_function(fixturedef, request)  # type: ignore[arg-type]

@@ -308,7 +308,7 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     engine = config.stash.get(_THREAD_ENGINE_KEY, None)
     if is_cooperative(item, get_settings(config)):
         if engine is None:
-            from plait.cooperative._engine import ThreadedRun
+            from plait.cooperative._xdist import ThreadedRun
 
             engine = config.stash[_THREAD_ENGINE_KEY] = ThreadedRun(
                 item.session, get_settings(config)
