@@ -223,3 +223,14 @@ def test_a_worker_killed_between_batches_is_replaced() -> None:
         time.sleep(0.01)
     results = call_concurrently(2, t.pid, backend="processes")
     assert all(r.ok for r in results) and pids[0] not in {r.value for r in results}
+
+
+def test_workers_survive_their_working_directory_being_removed(tmp_path, monkeypatch) -> None:
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    monkeypatch.chdir(gone)
+    assert all(r.ok for r in call_concurrently(2, t.pid, backend="processes"))
+    monkeypatch.chdir(tmp_path)
+    gone.rmdir()
+    results = call_concurrently(2, t.environment, "HOME", backend="processes")
+    assert [r.unwrap()[0] for r in results] == [str(tmp_path)] * 2

@@ -50,42 +50,47 @@ class Worker:
         function: Any = None
         args: Any = ()
         kwargs: Any = {}
-        with contextlib.ExitStack() as stack:
-            try:
-                kind, value, main_first = target
-                self.apply(sync)
-                if main_first:  # the script may set things up (Django) itself: let it go first
-                    _wire.load_main(sync["main"])
-                self.apply_django(sync)
-                if sync["django"] is not None:
-                    from plait.concurrent import _django
+        stack = contextlib.ExitStack()
+        try:
+            kind, spec, main_first = target
+            self.apply(sync)
+            if main_first:  # the script may set things up (Django) itself: let it go first
+                _wire.load_main(sync["main"])
+            self.apply_django(sync)
+            if sync["django"] is not None:
+                from plait.concurrent import _django
 
-                    stack.enter_context(_django.applied(sync["django"]))
-                    _django.connect(sync["django"])
-                if kind == "pickle":
-                    function = _wire.loads(value, sync["main"])
-                elif main_first:
-                    function = _wire.load_main(sync["main"])
-                    for attr in value.split(":", 1)[1].split("."):
-                        function = getattr(function, attr)
-                else:
-                    function = resolve(value)
-                args, kwargs = _wire.loads(payload, sync["main"])
-            except BaseException as exc:
-                failure = (exc, traceback.format_exc())
-            self.send(("ready", index))
-            while not self.poller.poll():
-                pass
-            started = time.time()
-            if failure is None:
-                try:
-                    value = function(*args, **kwargs)
-                    status, blob, text = "returned", _dump_value(value), ""
-                except BaseException as exc:
-                    status, blob, text = "raised", _dump_exception(exc), traceback.format_exc()
+                stack.enter_context(_django.applied(sync["django"]))
+                _django.connect(sync["django"])
+            if kind == "pickle":
+                function = _wire.loads(spec, sync["main"])
+            elif main_first:
+                function = _wire.load_main(sync["main"])
+                for attr in spec.split(":", 1)[1].split("."):
+                    function = getattr(function, attr)
             else:
-                status, blob, text = "raised", _dump_exception(failure[0]), failure[1]
-            finished = time.time()
+                function = resolve(spec)
+            args, kwargs = _wire.loads(payload, sync["main"])
+        except BaseException as exc:
+            failure = (exc, traceback.format_exc())
+        self.send(("ready", index))
+        while not self.poller.poll():
+            pass
+        started = time.time()
+        if failure is None:
+            try:
+                value = function(*args, **kwargs)
+                status, blob, text = "returned", _dump_value(value), ""
+            except BaseException as exc:
+                status, blob, text = "raised", _dump_exception(exc), traceback.format_exc()
+        else:
+            status, blob, text = "raised", _dump_exception(failure[0]), failure[1]
+        finished = time.time()
+        try:
+            stack.close()  # Django: restore settings, close this call's connections
+        except BaseException as exc:
+            status, blob = "raised", _dump_exception(exc)
+            text = f"{text}\nafter the call, cleaning up failed:\n{traceback.format_exc()}"
         if status == "returned" and blob is None:
             error = TypeError(
                 f"the call returned {type(value).__qualname__}, which cannot be pickled"
@@ -96,7 +101,11 @@ class Worker:
     def apply(self, sync: dict[str, Any]) -> None:
         if sys.path != sync["sys_path"]:
             sys.path[:] = sync["sys_path"]
-        if os.getcwd() != sync["cwd"]:
+        try:
+            cwd = os.getcwd()
+        except FileNotFoundError:  # an earlier test's temporary directory, since removed
+            cwd = None
+        if cwd != sync["cwd"]:
             os.chdir(sync["cwd"])
         if dict(os.environ) != sync["environ"]:
             os.environ.clear()
