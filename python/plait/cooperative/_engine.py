@@ -15,6 +15,8 @@ import contextlib
 import functools
 import inspect
 import re
+import signal
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -37,10 +39,54 @@ def run_cooperative(session: pytest.Session, items: list[pytest.Item], settings:
     for item in items:
         run.fixtures.plan(item)
     with run.installed():
-        with asyncio.Runner() as runner:
-            runner.run(run.main(items))
+        _run_on_new_loop(run.main(items))
     if run.interrupt is not None:
         raise run.interrupt
+
+
+def _run_on_new_loop(main: Any) -> None:
+    """``asyncio.run(main)``, without touching the thread's current event loop.
+
+    (pytest-asyncio may have set one; asyncio.run would unset it.) The first Ctrl-C
+    cancels ``main``, which cancels the tests and lets them tear down; a second one
+    interrupts at once.
+    """
+    loop = asyncio.new_event_loop()
+    task = loop.create_task(main)
+    interrupted = False
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        nonlocal interrupted
+        if interrupted:
+            raise KeyboardInterrupt
+        interrupted = True
+        loop.call_soon_threadsafe(task.cancel)
+
+    handle_sigint = (
+        threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    )
+    if handle_sigint:
+        signal.signal(signal.SIGINT, on_sigint)
+    try:
+        loop.run_until_complete(task)
+    except asyncio.CancelledError:
+        if interrupted:
+            raise KeyboardInterrupt from None
+        raise
+    finally:
+        if handle_sigint:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+        try:
+            leftovers = [t for t in asyncio.all_tasks(loop) if not t.done()]
+            for leftover in leftovers:
+                leftover.cancel()
+            if leftovers:
+                loop.run_until_complete(asyncio.wait(leftovers))
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.run_until_complete(loop.shutdown_default_executor())
+        finally:
+            loop.close()
 
 
 class _Timeout(Exception):

@@ -197,7 +197,11 @@ class Fixtures:
     def _lookup(self, item: Any, name: str, chain_names: list[str]) -> Any:
         defs = item._fixtureinfo.name2fixturedefs.get(name)
         if not defs:
-            defs = self.session._fixturemanager.getfixturedefs(name, item)
+            manager = self.session._fixturemanager
+            try:
+                defs = manager.getfixturedefs(name, item)
+            except AttributeError:  # pytest 8.0 takes the node id
+                defs = manager.getfixturedefs(name, item.nodeid)
         if not defs:
             return None
         index = -1 - chain_names.count(name)
@@ -265,6 +269,10 @@ class Fixtures:
         fixturedef = self._lookup(item, name, [r.fixturename or "" for r in chain])
         if fixturedef is None:
             pytest.fail(f"fixture {name!r} not found (requested by {item.nodeid})", pytrace=False)
+        if name == "event_loop" and fixturedef.func.__module__.startswith("pytest_asyncio"):
+            # pytest-asyncio (< 1.0) adds its event_loop fixture to async tests; here
+            # the loop is the shared one.
+            return asyncio.get_running_loop()
         key, scope, param = self._key(item, name, fixturedef)
         requester = chain[-1] if chain else run.top
         if requester._scope > fixturedef._scope:
@@ -307,10 +315,15 @@ class Fixtures:
         instance.state = _State.SETTING_UP
         instance.ready = asyncio.get_running_loop().create_future()
         try:
+            func = _unwrap_plugin_wrapper(resolve_fixture_function(fixturedef, request))  # type: ignore[arg-type]
+            argnames = fixturedef.argnames
+            if func is not fixturedef.func and not inspect.ismethod(func):
+                wanted = inspect.signature(func).parameters
+                argnames = tuple(a for a in argnames if a in wanted)
             kwargs = {}
-            for arg in fixturedef.argnames:
+            for arg in argnames:
                 kwargs[arg] = await self.get(run, arg, request._chain)
-            instance.value = await self._call(run, instance, fixturedef, request, kwargs)
+            instance.value = await self._call(run, instance, fixturedef, func, kwargs)
         except BaseException as exc:
             if isinstance(exc, pytest.skip.Exception):
                 exc._use_item_location = True
@@ -335,7 +348,7 @@ class Fixtures:
         run: TestRun,
         instance: Instance,
         fixturedef: Any,
-        request: CooperativeRequest,
+        func: Any,
         kwargs: dict[str, Any],
     ) -> Any:
         __tracebackhide__ = True
@@ -349,7 +362,6 @@ class Fixtures:
             patch = _patches.monkeypatch_fixture(self.patches, run.item)
             instance.finalizers.append(lambda: _finish_generator(patch, name))
             return next(patch)
-        func = resolve_fixture_function(fixturedef, request)  # type: ignore[arg-type]
         if inspect.isasyncgenfunction(func):
             agen = func(**kwargs)
             try:
@@ -525,6 +537,27 @@ async def _finish_async_generator(agen: Any, name: str) -> None:
     except StopAsyncIteration:
         return
     pytest.fail(f"fixture function {name!r} has more than one 'yield'", pytrace=False)
+
+
+def _unwrap_plugin_wrapper(func: Any) -> Any:
+    """The async fixture function under pytest-asyncio's (< 0.24) synchronous wrapper.
+
+    Older pytest-asyncio replaces async fixture functions at collection time with sync
+    wrappers that drive its own loop; on plait's running loop they cannot run, so the
+    original coroutine function is called instead.
+    """
+    bound = getattr(func, "__self__", None) if inspect.ismethod(func) else None
+    plain = func.__func__ if bound is not None else func
+    wrapped = getattr(plain, "__wrapped__", None)
+    code = getattr(plain, "__code__", None)
+    if (
+        wrapped is None
+        or code is None
+        or "pytest_asyncio" not in code.co_filename
+        or not (inspect.iscoroutinefunction(wrapped) or inspect.isasyncgenfunction(wrapped))
+    ):
+        return func
+    return wrapped.__get__(bound) if bound is not None else wrapped
 
 
 class SetupStateShim:
