@@ -44,18 +44,16 @@ def _run(fn: Callable[..., Any], spec: dict[str, Any], args: tuple[Any, ...],
     from plait import runner
 
     options = settings.resolve(spec)
-    if not inspect.iscoroutinefunction(fn):
+    if inspect.isasyncgenfunction(fn) or inspect.isgeneratorfunction(fn):
         raise ConfigError(
-            f"@plait.explore needs an `async def` test, and {fn.__qualname__} is a plain "
-            "function; threaded tests are explored by running them from an async test "
-            "with asyncio.to_thread until thread support lands"
+            f"@plait.explore needs an `async def` or a plain `def` test; {fn.__qualname__} "
+            "is a generator"
         )
     name = context.name or fn.__qualname__
     hint = context.replay_hint
     store = context.store if context.key else None
 
-    def body() -> Any:
-        return fn(*args, **kwargs)
+    body = runner.Body(lambda: fn(*args, **kwargs), inspect.iscoroutinefunction(fn))
 
     if store is not None and options.replay is None:
         saved = store.get(context.key or "")
@@ -115,7 +113,10 @@ def explore(fn: F | None = None, /, *, strategy: str | None = None,
             max_executions: int | None = None, max_seconds: float | None = None,
             seed: int | None = None, stop_on_first: bool | None = None,
             preemption_bound: int | None = None, delay_bound: int | None = None,
-            pct_depth: int | None = None, timer_slack: float | None = None) -> Any:
+            pct_depth: int | None = None, timer_slack: float | None = None,
+            granularity: str | None = None, atomicity: str | None = None,
+            trace_modules: list[str] | None = None, skip_modules: list[str] | None = None,
+            hang_timeout: float | None = None) -> Any:
     """Run the decorated ``async def`` test under many schedules.
 
     ``strategy``: ``auto`` (default: exhaustive ``dfs`` on half the budget, then ``pct``),
@@ -125,11 +126,23 @@ def explore(fn: F | None = None, /, *, strategy: str | None = None,
     ``preemption_bound`` / ``delay_bound``: bound the exhaustive search (CHESS, Emmi et al.).
     ``timer_slack``: timers due within this many seconds of the earliest may fire in any
     order (default 0.1; 0 keeps strict deadline order).
+
+    Plain ``def`` tests run as the first thread actor; threads they start are actors too.
+    ``granularity``: ``access`` (default: a scheduling point before each shared access in
+    the user's code), ``line``, or ``sync`` (synchronization operations only).
+    ``atomicity``: ``free-threaded`` (default) or ``gil`` (only switches a GIL build makes).
+    ``trace_modules`` / ``skip_modules``: widen or narrow which code is traced.
+    ``hang_timeout``: seconds a thread may run without reaching a scheduling point before
+    it is reported as stuck in something plait does not control (default 10).
     """
     spec = {k: v for k, v in {
         "strategy": strategy, "max_executions": max_executions, "max_seconds": max_seconds,
         "seed": seed, "stop_on_first": stop_on_first, "preemption_bound": preemption_bound,
         "delay_bound": delay_bound, "pct_depth": pct_depth, "timer_slack": timer_slack,
+        "granularity": granularity, "atomicity": atomicity,
+        "trace_modules": None if trace_modules is None else tuple(trace_modules),
+        "skip_modules": None if skip_modules is None else tuple(skip_modules),
+        "hang_timeout": hang_timeout,
     }.items() if v is not None}
     if fn is not None:
         if not callable(fn):

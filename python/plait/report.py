@@ -79,7 +79,54 @@ def _failing_line(error: BaseException) -> str:
     return f" at {short_path(frame.filename)}:{frame.lineno}: {(frame.line or '').strip()}"
 
 
-def format_report(name: str, trace: StepTrace, error: BaseException, token: str,
+def format_thread_steps(run: Any) -> list[str]:
+    lines: list[str] = []
+    for index, step in enumerate(run.steps or [], 1):
+        where = ""
+        source = ""
+        if step.where is not None:
+            where = f" at {short_path(step.where[0])}:{step.where[1]} in {step.where[2]}"
+            source = linecache.getline(step.where[0], step.where[1]).strip()
+        lines.append(f"  {index:>3}  t={step.clock:<7.4f} {step.name}: {step.what}{where}")
+        if source:
+            lines.append(f"                     | {source}")
+    return lines
+
+
+def format_conflicts(run: Any) -> list[str]:
+    """Accesses to the same location by different threads, at least one a write, that
+    interleaved: the race behind the failure."""
+    sched = run.sched
+    if sched is None or not sched.accesses:
+        return []
+    names = {actor.id: actor.name for actor in sched.actors.values()}
+    by_key: dict[int, list[Any]] = {}
+    for actor, access in sched.accesses:
+        by_key.setdefault(access.key, []).append((actor, access))
+    lines: list[str] = []
+    for seq in by_key.values():
+        actors = {a for a, _ in seq}
+        if len(actors) < 2 or not any(acc.write for _, acc in seq):
+            continue
+        # interleaved: some actor touches it, another one writes, the first touches it again
+        interleaved = any(
+            seq[i][0] == seq[k][0] and any(seq[j][0] != seq[i][0] and
+                                           (seq[j][1].write or seq[i][1].write)
+                                           for j in range(i + 1, k))
+            for i in range(len(seq)) for k in range(i + 2, len(seq)))
+        if not interleaved:
+            continue
+        what = seq[0][1].what
+        parts = []
+        for actor, access in seq:
+            loc = access.where
+            at = f" at {short_path(loc[0])}:{loc[1]}" if loc else ""
+            parts.append(f"{names.get(actor, actor)} {'wrote' if access.write else 'read'} it{at}")
+        lines.append(f"  {what}: " + ", then ".join(parts))
+    return lines
+
+
+def format_report(name: str, trace: Any, error: BaseException, token: str,
                   result: ExplorationResult, replay_hint: str | None, *,
                   found_at: int | None = None, confirmed: bool = True,
                   replayed: bool = False) -> str:
@@ -89,7 +136,14 @@ def format_report(name: str, trace: StepTrace, error: BaseException, token: str,
         head = (f"plait found an interleaving that fails {name} "
                 f"(execution {found_at} of {result.executions}, strategy {result.strategy}).")
     lines = [head, "", "Steps, in the order they ran (t is virtual time in seconds):"]
-    lines.extend(format_steps(trace))
+    if isinstance(trace, StepTrace):
+        lines.extend(format_steps(trace))
+    else:
+        lines.extend(format_thread_steps(trace))
+        conflicts = format_conflicts(trace)
+        if conflicts:
+            lines += ["", "Conflicting accesses (same location, different threads, "
+                      "at least one write, interleaved):", *conflicts]
     lines.append("")
     if isinstance(error, Deadlock):
         lines.append(str(error))

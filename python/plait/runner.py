@@ -7,7 +7,7 @@ import asyncio
 import random
 import sys
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,8 +24,46 @@ from plait.errors import (
 from plait.report import format_report
 from plait.settings import Options, decode_settings, encode_settings
 
-Body = Callable[[], Coroutine[Any, Any, Any]]
 PYTHON = (sys.version_info[0], sys.version_info[1])
+
+
+class Body:
+    """The test body: an ``async def`` (run on the controlled loop) or a plain function (run
+    as the first thread actor). ``execute`` runs it once under a chooser's schedule and
+    returns (failure or None, what the report needs)."""
+
+    def __init__(self, call: Callable[[], Any], is_async: bool) -> None:
+        self.call = call
+        self.is_async = is_async
+        self.tracer: Any = None
+
+    def begin(self, options: Options) -> None:
+        if not self.is_async and self.tracer is None:
+            from plait.threads import make_tracer
+
+            self.tracer = make_tracer(options)
+            self.tracer.start()
+
+    def end(self) -> None:
+        if self.tracer is not None:
+            self.tracer.stop()
+            self.tracer = None
+
+    def execute(self, chooser: Any, seed: int, options: Options,
+                record: bool) -> tuple[BaseException | None, Any]:
+        if self.is_async:
+            trace = StepTrace() if record else None
+            return run_execution(chooser, seed, self.call, options.timer_slack, trace), trace
+        from plait.threads import run_threaded
+
+        try:
+            run = run_threaded(chooser, seed, self.call, self.tracer, record=record,
+                               hang_timeout=options.hang_timeout)
+        except _native.ReplayDivergence as exc:
+            raise ReplayDivergence(str(exc)) from None
+        except _native.Nondeterminism as exc:
+            raise Nondeterminism(str(exc)) from None
+        return run.failure, run
 
 
 @dataclass
@@ -84,7 +122,8 @@ def _new_explorer(options: Options, strategy: str, max_executions: int,
         raise ConfigError(str(exc)) from None
 
 
-def run_execution(chooser: Any, seed: int, body: Body, timer_slack: float,
+def run_execution(chooser: Any, seed: int, body: Callable[[], Coroutine[Any, Any, Any]],
+                  timer_slack: float,
                   trace: StepTrace | None = None) -> BaseException | None:
     """Run the body once under the chooser's schedule. Returns the failure, if any."""
     saved = random.getstate()
@@ -115,31 +154,60 @@ def run_execution(chooser: Any, seed: int, body: Body, timer_slack: float,
     return failure
 
 
-def _phases(options: Options) -> list[tuple[str, int]]:
-    if options.strategy != "auto":
-        return [(options.strategy, options.max_executions)]
-    first = max(1, options.max_executions // 2)
-    return [("dfs", first), ("pct", options.max_executions - first)]
-
-
 def explore(body: Body, options: Options, name: str, replay_hint: str | None = None) -> ExplorationResult:
     """Explore ``body`` under ``options``. Raises InterleavingFailure when a schedule fails."""
-    if options.replay is not None:
-        return _replay(body, options, name, replay_hint)
+    body.begin(options)
+    try:
+        if options.replay is not None:
+            return _replay(body, options, name, replay_hint)
+        return _explore(body, options, name, replay_hint)
+    finally:
+        body.end()
+
+
+def _plan(options: Options, body: Body) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The phases of an exploration. ``auto`` starts exhaustive: on asyncio an unbounded DFS;
+    on threads iterative preemption bounding (0, 1, 2... preemptions, CHESS: most bugs need
+    few), which ends as a full DFS once a bound prunes nothing. PCT takes what is left."""
+    if options.strategy != "auto":
+        yield options.strategy, {}
+        return
+    if body.is_async or options.preemption_bound is not None:
+        yield "dfs", {}
+    else:
+        for bound in range(64):  # phases past the budget are skipped at once
+            yield "dfs", {"preemption_bound": bound}
+    yield "pct", {}
+
+
+def _explore(body: Body, options: Options, name: str, replay_hint: str | None) -> ExplorationResult:
     started = time.monotonic()
     result = ExplorationResult(name=name, strategy=options.strategy)
     failure: tuple[str, BaseException, int] | None = None
     used: list[str] = []
-    for strategy, budget in _phases(options):
+    total = options.max_executions
+    exhaustive_share = total if options.strategy != "auto" else max(1, total // 2)
+    bounds: list[int] = []
+    for strategy, overrides in _plan(options, body):
+        if strategy == "dfs":
+            budget = exhaustive_share - result.executions
+        else:
+            budget = total - result.executions
         if budget <= 0:
-            continue
+            if strategy == "dfs" and options.strategy == "auto":
+                continue  # on to pct
+            break
         remaining = None if options.max_seconds is None else options.max_seconds - (time.monotonic() - started)
         if remaining is not None and remaining <= 0:
             break
-        explorer = _new_explorer(options, strategy, budget, remaining)
-        used.append(strategy)
+        phase_options = options.merged(**overrides) if overrides else options
+        explorer = _new_explorer(phase_options, strategy, budget, remaining)
+        if "preemption_bound" in overrides:
+            bounds.append(overrides["preemption_bound"])
+        elif strategy not in used:
+            used.append(strategy)
         while explorer.start_execution():
-            error = run_execution(explorer, explorer.execution_seed(), body, options.timer_slack)
+            error, _ = body.execute(explorer, explorer.execution_seed(), options, False)
             explorer.end_execution(error is not None)
             if error is not None and failure is None:
                 failure = (explorer.token(), error, result.executions + explorer.stats()["executions"])
@@ -149,8 +217,18 @@ def explore(body: Body, options: Options, name: str, replay_hint: str | None = N
         result.exhausted = bool(stats["exhausted"])
         result.bounded = bool(stats["bounded"])
         result.stopped_by = str(stats["stopped_by"])
-        if result.exhausted or (failure is not None and options.stop_on_first):
+        if failure is not None and options.stop_on_first:
             break
+        if result.exhausted and not result.bounded:
+            break  # the whole space, nothing pruned
+        if result.exhausted and strategy == "dfs" and "preemption_bound" in overrides:
+            continue  # exhausted within this bound: raise it
+        if result.exhausted:
+            break
+    if bounds:
+        label = f"dfs(preemption bound {bounds[-1]})" if len(bounds) == 1 else \
+            f"dfs(preemption bounds {bounds[0]}-{bounds[-1]})"
+        used.insert(0, label)
     result.strategy = "+".join(used) if used else options.strategy
     result.elapsed = time.monotonic() - started
     if failure is not None:
@@ -175,14 +253,12 @@ def _replay(body: Body, options: Options, name: str, replay_hint: str | None) ->
             RuntimeWarning,
             stacklevel=3,
         )
-    slack = decode_settings(bytes(info["settings"]))["timer_slack"]
-    options = options.merged(timer_slack=slack)
+    options = options.merged(**decode_settings(bytes(info["settings"])))
     explorer = _new_explorer(options, "replay", 1, None)
     result = ExplorationResult(name=name, strategy="replay")
     if not explorer.start_execution():  # pragma: no cover - a replay always has one execution
         return result
-    trace = StepTrace()
-    error = run_execution(explorer, explorer.execution_seed(), body, slack, trace)
+    error, trace = body.execute(explorer, explorer.execution_seed(), options, True)
     try:
         explorer.end_execution(error is not None)
     except _native.ReplayDivergence as exc:
@@ -218,13 +294,13 @@ def _confirm_and_report(body: Body, options: Options, name: str, token: str,
                         error: BaseException, result: ExplorationResult, at: int,
                         replay_hint: str | None) -> InterleavingFailure:
     """Replay the failing schedule once more with step recording on, then build the report."""
-    trace = StepTrace()
+    trace: Any = StepTrace()
     replayed: BaseException | None = None
     confirmed = True
     try:
         explorer = _new_explorer(options.merged(replay=token), "replay", 1, None)
         explorer.start_execution()
-        replayed = run_execution(explorer, explorer.execution_seed(), body, options.timer_slack, trace)
+        replayed, trace = body.execute(explorer, explorer.execution_seed(), options, True)
         explorer.end_execution(replayed is not None)
     except (ReplayDivergence, Nondeterminism, _native.ReplayDivergence) as exc:
         result.notes.append(f"the confirming replay diverged: {exc}")

@@ -31,6 +31,11 @@ class Options:
     pct_depth: int = 3
     timer_slack: float = 0.1
     replay: str | None = None
+    granularity: str = "access"
+    atomicity: str = "free-threaded"
+    trace_modules: tuple[str, ...] = ()
+    skip_modules: tuple[str, ...] = ()
+    hang_timeout: float = 10.0
 
     def merged(self, **overrides: Any) -> Options:
         """These options with every non-None override applied, validated."""
@@ -73,6 +78,22 @@ def validate(options: Options) -> Options:
             f"plait option strategy={options.strategy!r} is not known; accepted: "
             f"{', '.join(STRATEGIES)}"
         )
+    from plait.threads.tracing import ATOMICITY, GRANULARITIES
+
+    for name, value, accepted in (("granularity", options.granularity, GRANULARITIES),
+                                  ("atomicity", options.atomicity, ATOMICITY)):
+        if value not in accepted:
+            raise ConfigError(
+                f"plait option {name}={value!r} is not known; accepted: {', '.join(accepted)}"
+            )
+    modules = {}
+    for name in ("trace_modules", "skip_modules"):
+        value = getattr(options, name)
+        if isinstance(value, str):
+            value = tuple(v.strip() for v in value.replace(",", " ").split() if v.strip())
+        if not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"plait option {name} must be module names or paths, got {value!r}")
+        modules[name] = tuple(value)
     replay = options.replay
     if replay is not None:
         replay = str(replay).strip()
@@ -93,16 +114,24 @@ def validate(options: Options) -> Options:
         pct_depth=_int("pct_depth", options.pct_depth, minimum=1),
         timer_slack=_float("timer_slack", options.timer_slack, minimum=0.0),
         replay=replay,
+        hang_timeout=_float("hang_timeout", options.hang_timeout, minimum=0.0, strict=True),
+        **modules,
     )
 
 
 # -- the settings that change what a schedule means, carried inside every token -----------
-_SETTINGS_VERSION = 1
+_SETTINGS_VERSION = 2
+
+
+_GRANULARITY = ("access", "line", "sync")
+_ATOMICITY = ("free-threaded", "gil")
 
 
 def encode_settings(options: Options) -> bytes:
-    """Semantics-changing settings as the token's opaque bytes: version, timer slack (µs)."""
-    out = bytearray([_SETTINGS_VERSION])
+    """Semantics-changing settings as the token's opaque bytes: version, granularity and
+    atomicity (one byte), timer slack (µs, varint)."""
+    mode = _GRANULARITY.index(options.granularity) | (_ATOMICITY.index(options.atomicity) << 2)
+    out = bytearray([_SETTINGS_VERSION, mode])
     value = round(options.timer_slack * 1_000_000)
     while True:
         byte = value & 0x7F
@@ -115,13 +144,17 @@ def encode_settings(options: Options) -> bytes:
 def decode_settings(data: bytes) -> dict[str, Any]:
     if not data or data[0] != _SETTINGS_VERSION:
         raise ConfigError("the token's settings come from another plait version")
+    if len(data) < 3 or (data[1] & 3) >= len(_GRANULARITY) or (data[1] >> 2) >= len(_ATOMICITY):
+        raise ConfigError("the token's settings are damaged")
+    mode = data[1]
     value = shift = 0
-    for byte in data[1:]:
+    for byte in data[2:]:
         value |= (byte & 0x7F) << shift
         shift += 7
         if not byte & 0x80:
             break
-    return {"timer_slack": value / 1_000_000}
+    return {"timer_slack": value / 1_000_000, "granularity": _GRANULARITY[mode & 3],
+            "atomicity": _ATOMICITY[mode >> 2]}
 
 
 # Session-wide defaults, filled in by the pytest plugin from ini and command line.

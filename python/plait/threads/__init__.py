@@ -1,0 +1,71 @@
+"""Threads under plait's control: one execution of a threaded (sync) test body."""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from plait.threads import primitives
+from plait.threads.scheduler import ExecutionOver, Scheduler, ThreadStep, VirtualClock
+from plait.threads.tracing import Selection, Tracer
+
+__all__ = ["ThreadRun", "make_tracer", "run_threaded"]
+
+
+class ThreadRun:
+    """What one threaded execution left behind: its failure, steps and accesses."""
+
+    def __init__(self) -> None:
+        self.failure: BaseException | None = None
+        self.steps: list[ThreadStep] | None = None
+        self.sched: Scheduler | None = None
+
+
+def make_tracer(options: Any) -> Tracer:
+    selection = Selection(options.trace_modules, options.skip_modules)
+    # The scheduler is set per execution; the tracer (and its per-code tables) lives
+    # for the whole exploration so instrumentation is paid once.
+    return Tracer(None, granularity=options.granularity,  # type: ignore[arg-type]
+                  atomicity=options.atomicity, selection=selection)
+
+
+def run_threaded(chooser: Any, seed: int, body: Callable[[], Any], tracer: Tracer,
+                 *, record: bool = False, hang_timeout: float = 10.0,
+                 record_footprints: bool = False) -> ThreadRun:
+    """Run ``body`` in the calling thread as the first actor; threads it starts are actors."""
+    run = ThreadRun()
+    steps: list[ThreadStep] | None = [] if record else None
+    sched = Scheduler(chooser, VirtualClock(), trace=steps, hang_timeout=hang_timeout,
+                      record_footprints=record_footprints)
+    run.sched = sched
+    run.steps = steps
+    saved = random.getstate()
+    random.seed(seed)
+    sched.adopt_current(threading.current_thread().name)
+    tracer.sched = sched
+    sched.tracer = tracer  # type: ignore[attr-defined]
+    primitives.install(sched)
+    try:
+        try:
+            body()
+            sched.finish_body()
+        except ExecutionOver:
+            pass
+        except Exception as exc:  # the test's own failure
+            run.failure = exc
+        finally:
+            sched.shutdown()
+    finally:
+        primitives.uninstall()
+        random.setstate(saved)
+    if sched.hung is not None:
+        run.failure = sched.hung
+    elif sched.deadlock is not None and run.failure is None:
+        run.failure = sched.deadlock
+    elif run.failure is None and sched.errors:
+        actor, error = sched.errors[0]
+        error.add_note(f"(raised in {actor.name}, a thread started by the test)")
+        run.failure = error
+    return run

@@ -1,0 +1,279 @@
+"""The one modeled primitive, and the patches that put it under everything in ``threading``.
+
+``threading``'s Condition, Event, Semaphore, BoundedSemaphore, Barrier, the pure-Python
+RLock and ``queue``'s classes are all built on ``threading.Lock`` / ``_allocate_lock``.
+So plait models that one lock: during an execution, locks created by actor threads are
+:class:`Lock` objects whose blocking is decided by the scheduler, and every other
+primitive created then is modeled for free, through the stdlib's own code. Primitives
+created before the execution started stay real (create them inside the test).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import queue
+import sys
+import threading
+import time
+from typing import Any
+
+from plait.threads.scheduler import (
+    Access,
+    ExecutionOver,
+    Scheduler,
+    VirtualClock,
+    _allocate,
+)
+
+_STDLIB = os.path.dirname(os.__file__)
+_PLAIT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+ACTIVE: Scheduler | None = None
+
+
+def _user_frame(depth: int = 2) -> tuple[str, int, str] | None:
+    frame = sys._getframe(depth)
+    while frame is not None:
+        name = frame.f_code.co_filename
+        if not name.startswith(_STDLIB) and not name.startswith(_PLAIT):
+            return (name, frame.f_lineno, frame.f_code.co_name)
+        frame = frame.f_back  # type: ignore[assignment]
+    return None
+
+
+class Lock:
+    """``threading.Lock`` under plait's control (falls back to a real lock outside it)."""
+
+    __slots__ = ("__weakref__", "_created", "_holder", "_locked", "_real", "_sched")
+
+    def __init__(self) -> None:
+        self._sched = ACTIVE
+        self._locked = False
+        self._holder: Any = None
+        self._real = _allocate()
+        sched = self._sched
+        self._created = _user_frame() if sched is not None and sched.trace is not None else None
+        if sched is not None:
+            sched.keep.append(self)  # ids key footprints: keep them unique for the execution
+
+    def plait_label(self) -> str:
+        if self._created is None:
+            return f"a lock (0x{id(self):x})"
+        from plait.report import short_path
+
+        return f"the lock created at {short_path(self._created[0])}:{self._created[1]}"
+
+    def _controlled(self) -> Scheduler | None:
+        sched = self._sched
+        if sched is None or sched is not ACTIVE or sched.me() is None:
+            return None
+        return sched
+
+    def _point(self, sched: Scheduler, what: str) -> None:
+        where = _user_frame(3) if sched.trace is not None else None
+        sched.point(what, Access(id(self), True, self.plait_label(), where), where)
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        sched = self._controlled()
+        if sched is None:
+            return self._real.acquire(blocking, timeout)
+        if sched.over:
+            if self._locked:
+                raise ExecutionOver
+            self._locked = True
+            return True
+        self._point(sched, "acquires a lock")
+        if self._locked:
+            if not blocking:
+                return False
+            if timeout is not None and timeout >= 0:
+                deadline = sched.clock.now + timeout
+            else:
+                deadline = None
+            while self._locked:
+                left = None if deadline is None else deadline - sched.clock.now
+                if left is not None and left <= 0:
+                    return False
+                if not sched.block(self, left, what=f"waits for {self.plait_label()}"):
+                    if self._locked:
+                        return False
+        self._locked = True
+        me = sched.me()
+        self._holder = me
+        if me is not None:
+            me.holds.append(self)
+        return True
+
+    def release(self) -> None:
+        sched = self._controlled()
+        if sched is None:
+            if self._locked:  # taken under control, released after: keep it consistent
+                self._locked = False
+                return
+            self._real.release()
+            return
+        if not self._locked:
+            raise RuntimeError("release unlocked lock")
+        if not sched.over:
+            self._point(sched, "releases a lock")
+        self._locked = False
+        holder = self._holder
+        if holder is not None and self in holder.holds:
+            holder.holds.remove(self)
+        self._holder = None
+        sched.wake(self)
+
+    def locked(self) -> bool:
+        return self._locked or self._real.locked()
+
+    def _at_fork_reinit(self) -> None:
+        self._locked = False
+        self._real = _allocate()
+
+    __enter__ = acquire
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def __repr__(self) -> str:
+        state = "locked" if self.locked() else "unlocked"
+        return f"<plait.Lock {state} object at 0x{id(self):x}>"
+
+
+# -- patching -------------------------------------------------------------------------------
+_ORIGINAL: dict[tuple[Any, str], Any] = {}
+
+
+def _patch(owner: Any, name: str, value: Any) -> None:
+    _ORIGINAL.setdefault((owner, name), getattr(owner, name))
+    setattr(owner, name, value)
+
+
+def _rlock(*args: Any, **kwargs: Any) -> Any:
+    return threading._PyRLock(*args, **kwargs)  # type: ignore[attr-defined]
+
+
+_orig_start = threading.Thread.start
+_orig_join = threading.Thread.join
+_orig_bootstrap_inner = threading.Thread._bootstrap_inner  # type: ignore[attr-defined]
+_real_sleep = time.sleep
+_real_monotonic = time.monotonic
+_real_time = time.time
+
+
+def _start(self: threading.Thread) -> None:
+    sched = ACTIVE
+    if sched is None or sched.over or sched.me() is None:
+        return _orig_start(self)
+    actor = sched.add_actor(self.name, self)
+    self._plait_actor = actor  # type: ignore[attr-defined]
+    self._plait_sched = sched  # type: ignore[attr-defined]
+    self._daemonic = True  # type: ignore[attr-defined] # a stuck actor never holds the run open
+    self._started = threading.Event()  # type: ignore[attr-defined] # modeled, whoever made it
+    run = self.run
+
+    def run_under_plait() -> None:
+        tracer = getattr(sched, "tracer", None)
+        if tracer is not None:
+            tracer.enable_in_this_thread()
+        try:
+            run()
+        except ExecutionOver:
+            pass
+        except BaseException as exc:  # noqa: BLE001 - an exception in a thread fails the test
+            sched.errors.append((actor, exc))
+
+    self.run = run_under_plait  # type: ignore[method-assign]
+    # No scheduling point before the OS thread exists: the wait for `_started` inside the
+    # real start() is where the new actor can first be chosen.
+    return _orig_start(self)
+
+
+def _bootstrap_inner(self: threading.Thread) -> None:
+    actor = getattr(self, "_plait_actor", None)
+    sched: Scheduler | None = getattr(self, "_plait_sched", None)
+    if actor is None or sched is None:
+        return _orig_bootstrap_inner(self)
+    try:
+        sched.enter(actor)
+    except ExecutionOver:
+        actor.finished = True
+        return None
+    try:
+        _orig_bootstrap_inner(self)
+    finally:
+        try:
+            sched.exit(actor)
+        except ExecutionOver:
+            pass
+    return None
+
+
+def _join(self: threading.Thread, timeout: float | None = None) -> None:
+    actor = getattr(self, "_plait_actor", None)
+    sched = ACTIVE
+    if actor is None or sched is None or sched.over or sched.me() is None:
+        return _orig_join(self, timeout)
+    sched.point(f"joins {self.name}")
+    if not sched.join(actor, timeout):
+        return None
+    _orig_join(self, 10.0)  # the Python part is over; the OS thread is exiting
+    return None
+
+
+def _sleep(seconds: float) -> None:
+    sched = ACTIVE
+    if sched is None or sched.over or sched.me() is None:
+        _real_sleep(seconds)
+        return
+    sched.sleep(seconds)
+
+
+class _Clocks:
+    """time.monotonic / time.time as actors see them: real base plus virtual time."""
+
+    def __init__(self, clock: VirtualClock) -> None:
+        self.clock = clock
+        self.monotonic0 = _real_monotonic()
+        self.time0 = _real_time()
+
+    def monotonic(self) -> float:
+        sched = ACTIVE
+        if sched is None or sched.me() is None:
+            return _real_monotonic()
+        return self.monotonic0 + self.clock.now
+
+    def time(self) -> float:
+        sched = ACTIVE
+        if sched is None or sched.me() is None:
+            return _real_time()
+        return self.time0 + self.clock.now
+
+
+def install(sched: Scheduler) -> None:
+    """Put the execution's scheduler in charge of threading, queue and time."""
+    global ACTIVE
+    ACTIVE = sched
+    clocks = _Clocks(sched.clock)
+    _patch(threading, "Lock", Lock)
+    _patch(threading, "_allocate_lock", Lock)
+    _patch(threading, "RLock", _rlock)
+    _patch(threading, "_time", clocks.monotonic)
+    _patch(threading, "_counter", itertools.count(1).__next__)  # Thread-1, Thread-2... per run
+    _patch(threading.Thread, "start", _start)
+    _patch(threading.Thread, "join", _join)
+    _patch(threading.Thread, "_bootstrap_inner", _bootstrap_inner)
+    _patch(queue, "SimpleQueue", queue._PySimpleQueue)  # type: ignore[attr-defined]
+    _patch(queue, "time", clocks.monotonic)
+    _patch(time, "sleep", _sleep)
+    _patch(time, "monotonic", clocks.monotonic)
+    _patch(time, "time", clocks.time)
+
+
+def uninstall() -> None:
+    global ACTIVE
+    ACTIVE = None
+    for (owner, name), value in _ORIGINAL.items():
+        setattr(owner, name, value)
+    _ORIGINAL.clear()

@@ -1,0 +1,363 @@
+"""Threads as actors: exactly one runs; the others wait on a baton until the engine picks them.
+
+Each actor owns a real lock used as its baton (acquired = waiting). At a scheduling point
+the running actor asks the engine which actor goes next; if that is another one, it
+releases that actor's baton and waits on its own. Switching only when the chosen actor
+changes keeps the OS-thread handoff (20-140 µs here) off the common path; waiting happens
+in ``lock.acquire`` with the GIL released.
+
+Blocking is modeled, not real: a modeled lock that is held makes the acquiring actor
+*blocked* on it, and the engine picks among the others. When every actor is blocked and
+no timed wait can expire, that is a deadlock, reported with who holds and who waits for
+what. Time is virtual: ``time.sleep`` and timed waits expire when nothing else can run.
+"""
+
+from __future__ import annotations
+
+import _thread
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from plait.errors import Deadlock, PlaitError
+
+_allocate = _thread.allocate_lock  # the real primitive, captured before any patching
+_get_ident = _thread.get_ident
+
+
+_FINISHING = "the other threads to finish"
+
+
+class ExecutionOver(BaseException):
+    """Raised inside an actor the execution no longer needs (it ended while the actor waited)."""
+
+
+class Hang(PlaitError, RuntimeError):
+    """An actor did not come back to a scheduling point in time: it is stuck in something
+    plait does not control (a real lock, a blocking socket, a C extension)."""
+
+
+@dataclass
+class Access:
+    key: int
+    write: bool
+    what: str  # human text: "Counter.value", "global total", "subscript"
+    where: tuple[str, int, str] | None
+
+
+@dataclass(eq=False)
+class Actor:
+    id: int
+    name: str
+    ident: int | None = None
+    baton: Any = field(default_factory=_allocate)
+    blocked_on: Any = None  # what it waits for (a modeled lock, a thread, "sleep"), or None
+    deadline: float | None = None  # virtual time at which a timed wait expires
+    timed_out: bool = False
+    finished: bool = False
+    aborted: bool = False
+    thread: threading.Thread | None = None
+    holds: list[Any] = field(default_factory=list)  # modeled locks it holds (for reports)
+    where: tuple[str, int, str] | None = None  # source location of its last scheduling point
+
+    def runnable(self) -> bool:
+        return not self.finished and self.blocked_on is None
+
+
+@dataclass
+class ThreadStep:
+    actor: int
+    name: str
+    what: str
+    where: tuple[str, int, str] | None
+    clock: float
+
+
+class Scheduler:
+    """The thread-level scheduler of one execution."""
+
+    def __init__(self, chooser: Any, clock: Any, *, trace: list[ThreadStep] | None = None,
+                 hang_timeout: float = 10.0, record_footprints: bool = False) -> None:
+        self.chooser = chooser
+        self.clock = clock
+        self.trace = trace
+        self.hang_timeout = hang_timeout
+        self.actors: dict[int, Actor] = {}
+        self.by_ident: dict[int, Actor] = {}
+        self.current: Actor | None = None
+        self.next_id = 1
+        self.over = False
+        self.errors: list[tuple[Actor, BaseException]] = []
+        self.hung: Hang | None = None
+        self.record_footprints = record_footprints
+        self.pending: list[Access] = []
+        self.accesses: list[tuple[int, Access]] = []  # (actor, access), when tracing
+        self.keep: list[Any] = []  # modeled objects whose ids key footprints
+        self.free = False  # after the body ends: no engine decisions, default order
+        self.deadlock: Deadlock | None = None
+
+    # -- actors ------------------------------------------------------------------------------
+    def add_actor(self, name: str, thread: threading.Thread | None = None) -> Actor:
+        actor = Actor(self.next_id, name, thread=thread)
+        self.next_id += 1
+        actor.baton.acquire()  # a new actor waits until it is chosen
+        self.actors[actor.id] = actor
+        return actor
+
+    def adopt_current(self, name: str) -> Actor:
+        """Make the calling thread (the test body's) an actor, and the running one."""
+        actor = self.add_actor(name, threading.current_thread())
+        actor.ident = _get_ident()
+        self.by_ident[actor.ident] = actor
+        self.current = actor
+        return actor
+
+    def me(self) -> Actor | None:
+        """The actor the calling thread is, if it is one of this execution's."""
+        return self.by_ident.get(_get_ident())
+
+    def enter(self, actor: Actor) -> None:
+        """First thing a new actor thread does: wait to be chosen."""
+        actor.ident = _get_ident()
+        self.by_ident[actor.ident] = actor
+        self._wait(actor)
+
+    def exit(self, actor: Actor) -> None:
+        """Last thing an actor thread does: it is finished; pass the baton on."""
+        actor.finished = True
+        self._wake_joiners(actor)
+        if self.over or actor.aborted:
+            return
+        self._pass_on(actor, "finishes")
+
+    # -- the scheduling point ----------------------------------------------------------------
+    def point(self, what: str, access: Access | None = None, where: Any = None) -> None:
+        """The running actor reached a scheduling point; maybe let another one run."""
+        actor = self.me()
+        if actor is None or self.over:
+            return
+        self._flush_footprint(actor)  # the step that ends here is the running actor's
+        if access is not None and self.record_footprints:
+            self.pending.append(access)  # ... and this access opens its next step
+        actor.where = where or actor.where
+        if self.trace is not None:
+            self.trace.append(ThreadStep(actor.id, actor.name, what, actor.where, self.clock.now))
+            if access is not None:
+                self.accesses.append((actor.id, access))
+        chosen = self._choose(actor)
+        if chosen is not actor:
+            self._switch(actor, chosen)
+
+    def _runnable(self) -> list[int]:
+        return [a.id for a in self.actors.values() if a.runnable()]
+
+    def _flush_footprint(self, actor: Actor) -> None:
+        if self.record_footprints:
+            self.chooser.record_step(actor.id, [(a.key, a.write) for a in self.pending])
+            self.pending = []
+
+    def _choose(self, actor: Actor) -> Actor:
+        runnable = self._runnable()
+        while not runnable:
+            if self._expire_timed_waits():
+                runnable = self._runnable()
+                continue
+            finishing = [a for a in self.actors.values() if a.blocked_on is _FINISHING]
+            if finishing:  # the body is done and the rest wait forever: end the execution
+                finishing[0].blocked_on = None
+                runnable = [finishing[0].id]
+                break
+            self.deadlock = self._deadlock()
+            self._end_all()
+            raise ExecutionOver
+        current = actor.id if actor.runnable() else None
+        if self.free:
+            chosen = current if current is not None else runnable[0]
+        else:
+            chosen = self.chooser.choose_actor(runnable, current)
+        return self.actors[chosen]
+
+    def _switch(self, me: Actor, target: Actor) -> None:
+        self.current = target
+        target.baton.release()
+        self._wait(me)
+
+    def _wait(self, me: Actor) -> None:
+        """Wait for the baton; give up (and report) if the running actor never hands it back."""
+        while not me.baton.acquire(True, self.hang_timeout):
+            if self.over or self.hung is not None:
+                break
+            running = self.current
+            if running is not None and running is not me and not running.finished:
+                self.hung = Hang(self._describe_hang(running))
+                self.over = True
+                break
+        if me.aborted or self.over:
+            raise ExecutionOver
+
+    def _pass_on(self, me: Actor, what: str) -> None:
+        """``me`` cannot run any more (finished or blocked): hand the baton to someone."""
+        if self.trace is not None:
+            self.trace.append(ThreadStep(me.id, me.name, what, me.where, self.clock.now))
+        self._flush_footprint(me)
+        chosen = self._choose(me)
+        if chosen is me:
+            return
+        self.current = chosen
+        chosen.baton.release()
+
+    # -- blocking ----------------------------------------------------------------------------
+    def block(self, on: Any, timeout: float | None = None, what: str = "blocks") -> bool:
+        """The running actor waits for ``on``. Returns False if the wait timed out."""
+        actor = self.me()
+        assert actor is not None
+        actor.blocked_on = on
+        actor.timed_out = False
+        actor.deadline = None if timeout is None else self.clock.now + max(0.0, timeout)
+        if self.trace is not None:
+            self.trace.append(ThreadStep(actor.id, actor.name, what, actor.where, self.clock.now))
+        self._flush_footprint(actor)
+        chosen = self._choose(actor)
+        if chosen is not actor:
+            self._switch(actor, chosen)
+        actor.deadline = None
+        return not actor.timed_out
+
+    def wake(self, on: Any, count: int | None = None) -> None:
+        """Make actors blocked on ``on`` runnable again (they re-check their condition)."""
+        woken = 0
+        for actor in self.actors.values():
+            if actor.blocked_on is on:
+                actor.blocked_on = None
+                actor.deadline = None
+                woken += 1
+                if count is not None and woken >= count:
+                    return
+
+    def _expire_timed_waits(self) -> bool:
+        timed = [a for a in self.actors.values()
+                 if not a.finished and a.blocked_on is not None and a.deadline is not None]
+        if not timed:
+            return False
+        deadline = min(a.deadline for a in timed if a.deadline is not None)
+        self.clock.advance_to(deadline)
+        for actor in timed:
+            if actor.deadline is not None and actor.deadline <= deadline:
+                actor.blocked_on = None
+                actor.deadline = None
+                actor.timed_out = True
+        return True
+
+    def sleep(self, seconds: float) -> None:
+        actor = self.me()
+        if actor is None:
+            return
+        if seconds <= 0:
+            self.point("sleeps 0")
+            return
+        self.block("sleep", timeout=seconds, what=f"sleeps {seconds:g}s")
+
+    # -- threads -----------------------------------------------------------------------------
+    def join(self, target: Actor, timeout: float | None = None) -> bool:
+        while not target.finished:
+            if not self.block(target, timeout, what=f"joins {target.name}"):
+                return False
+        return True
+
+    def _wake_joiners(self, actor: Actor) -> None:
+        self.wake(actor)
+
+    # -- the end -----------------------------------------------------------------------------
+    def finish_body(self) -> None:
+        """The test body returned: let the other actors run to their end, in default order."""
+        me = self.me()
+        self.free = True
+        while me is not None and not self.over:
+            others = [a for a in self.actors.values() if a is not me and not a.finished]
+            if not others:
+                break
+            if not any(a.runnable() for a in others) and not any(
+                    a.deadline is not None for a in others):
+                break  # the rest wait forever (e.g. idle pool workers): they are ended below
+            self.block(_FINISHING, what="waits for the other threads")
+
+    def _end_all(self) -> None:
+        self.over = True
+        for actor in self.actors.values():
+            if not actor.finished and actor.ident != _get_ident():
+                actor.aborted = True
+                try:
+                    actor.baton.release()
+                except RuntimeError:
+                    pass
+
+    def shutdown(self) -> None:
+        """End the execution: every actor still waiting is unwound with ExecutionOver."""
+        self._end_all()
+        deadline = time.monotonic() + 2.0
+        for actor in self.actors.values():
+            thread = actor.thread
+            if thread is None or thread is threading.current_thread():
+                continue
+            while thread.is_alive() and time.monotonic() < deadline and not self.hung:
+                _real_join(thread, 0.05)
+
+    # -- reports -----------------------------------------------------------------------------
+    def _deadlock(self) -> Deadlock:
+        lines = ["every thread is blocked and none can run (a deadlock):"]
+        for actor in self.actors.values():
+            if actor.finished:
+                continue
+            held = ", ".join(describe(lock) for lock in actor.holds) or "nothing"
+            where = _fmt(actor.where)
+            lines.append(f"  {actor.name} holds {held}; waits for {describe(actor.blocked_on)} "
+                         f"at {where}")
+        return Deadlock("\n".join(lines))
+
+    def _describe_hang(self, actor: Actor) -> str:
+        frame = sys._current_frames().get(actor.ident or -1)
+        where = "?"
+        while frame is not None:
+            where = f"{frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}"
+            break
+        return (f"{actor.name} did not reach a scheduling point within {self.hang_timeout:g}s: "
+                f"it is stuck in something plait does not control (a real lock created before "
+                f"the execution, a blocking socket, a C extension), at {where}")
+
+
+def describe(thing: Any) -> str:
+    if thing is None:
+        return "nothing"
+    if isinstance(thing, Actor):
+        return f"{thing.name} to finish"
+    if isinstance(thing, str):
+        return thing
+    label = getattr(thing, "plait_label", None)
+    return label() if callable(label) else type(thing).__name__
+
+
+def _fmt(where: tuple[str, int, str] | None) -> str:
+    if where is None:
+        return "?"
+    from plait.report import short_path
+
+    return f"{short_path(where[0])}:{where[1]} in {where[2]}"
+
+
+_real_join: Callable[[threading.Thread, float | None], None] = threading.Thread.join
+
+
+class VirtualClock:
+    """One clock for the whole execution: threads and the event loop read the same time."""
+
+    __slots__ = ("now",)
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def advance_to(self, when: float) -> None:
+        if when > self.now:
+            self.now = when
