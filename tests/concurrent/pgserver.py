@@ -24,10 +24,13 @@ class PostgresUnavailable(RuntimeError):
 
 
 def find_bin() -> Path:
-    candidates = [os.environ.get("PLAIT_PG_BIN", "")]
-    candidates += sorted(
-        glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(Path(p).parent.name), reverse=True
-    )
+    chosen = os.environ.get("PLAIT_PG_BIN")
+    if chosen:  # set: use it or fail, so a broken choice is never covered up
+        if not (Path(chosen) / "initdb").exists():
+            raise PostgresUnavailable(f"PLAIT_PG_BIN={chosen} has no initdb; {HINT}")
+        return Path(chosen)
+    newest_first = lambda p: [int(x) for x in Path(p).parent.name.split(".") if x.isdigit()]  # noqa: E731
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=newest_first, reverse=True)
     initdb = shutil.which("initdb")
     if initdb:
         candidates.append(str(Path(initdb).resolve().parent))

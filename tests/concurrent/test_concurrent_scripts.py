@@ -87,3 +87,23 @@ def test_ensure_postgres_is_idempotent() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "binaries found" in proc.stdout
+
+
+def test_postgres_tests_fail_loudly_when_the_server_cannot_start() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PLAIT_TEST_")}
+    env["PLAIT_PG_BIN"] = "/nonexistent/postgresql/bin"
+    test = ["tests/concurrent/test_concurrent_sqlalchemy.py", "-k", "own_engine"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rfEs", *test],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 1, output
+    assert "PostgreSQL could not be started for the tests" in output
+    assert "PLAIT_PG_BIN=/nonexistent/postgresql/bin has no initdb" in output
+    assert "skipped" not in output
