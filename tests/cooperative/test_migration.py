@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import pytest
+
+PEER_INSTALLED = importlib.util.find_spec("pytest_asyncio_cooperative") is not None
 
 PEER_SUITE = """
 import asyncio
+import importlib.util
+
 import pytest
+
+PEER_INSTALLED = importlib.util.find_spec("pytest_asyncio_cooperative") is not None
 from plait.cooperative import Lock
 
 my_lock = Lock()
@@ -39,6 +47,7 @@ class TestGrouped:
 """
 
 
+@pytest.mark.skipif(PEER_INSTALLED, reason="the aliases are the peer's while it is installed")
 def test_peer_marker_and_options(pytester, ini):
     ini(max_asyncio_tasks=10, asyncio_task_timeout=30)
     pytester.makepyfile(PEER_SUITE)
@@ -46,13 +55,18 @@ def test_peer_marker_and_options(pytester, ini):
     result.assert_outcomes(passed=3)
 
 
+@pytest.mark.skipif(PEER_INSTALLED, reason="simulates the peer; the real one is installed")
 def test_peer_installed_keeps_its_names_and_we_warn(pytester, ini):
     # An importable pytest_asyncio_cooperative stands for the installed peer.
     pytester.makepyfile(pytest_asyncio_cooperative="")
     pytester.syspathinsert()
     pytester.makepyfile(
         """
+import importlib.util
+
 import pytest
+
+PEER_INSTALLED = importlib.util.find_spec("pytest_asyncio_cooperative") is not None
 
 @pytest.mark.plait_cooperative
 async def test_ours():
@@ -65,3 +79,30 @@ async def test_ours():
     # its options are not registered by plait
     result = pytester.runpytest("--max-asyncio-tasks=3")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
+
+
+@pytest.mark.skipif(
+    not PEER_INSTALLED,
+    reason="needs pytest-asyncio-cooperative installed (not a dependency of plait)",
+)
+def test_beside_the_installed_peer(pytester, ini):
+    pytester.makepyfile(
+        """
+import asyncio
+import importlib.util
+
+import pytest
+
+PEER_INSTALLED = importlib.util.find_spec("pytest_asyncio_cooperative") is not None
+
+@pytest.mark.plait_cooperative
+async def test_ours():
+    await asyncio.sleep(0.01)
+
+@pytest.mark.asyncio_cooperative
+async def test_theirs():
+    await asyncio.sleep(0.01)
+"""
+    )
+    result = pytester.runpytest("-W", "ignore::plait.cooperative.PlaitCooperativeWarning")
+    result.assert_outcomes(passed=2)

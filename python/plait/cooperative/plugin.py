@@ -29,6 +29,7 @@ MODES = ("strict", "auto")
 
 _SETTINGS_KEY = pytest.StashKey["Settings"]()
 _THREAD_ENGINE_KEY = pytest.StashKey[Any]()
+_DRIVING_KEY = pytest.StashKey[bool]()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -275,6 +276,7 @@ def pytest_runtestloop(session: pytest.Session) -> bool | None:
     cooperative = [item for item in session.items if is_cooperative(item, settings)]
     if not cooperative:
         return None
+    config.stash[_DRIVING_KEY] = True
     chosen = set(map(id, cooperative))
     rest = [item for item in session.items if id(item) not in chosen]
     for i, item in enumerate(rest):
@@ -295,7 +297,8 @@ def pytest_runtestloop(session: pytest.Session) -> bool | None:
     return True
 
 
-# pytest-xdist: a worker receives its items one by one through pytest_runtest_protocol.
+# When another loop drives the run (a pytest-xdist worker, or another plugin's
+# pytest_runtestloop), items arrive one by one through pytest_runtest_protocol.
 # Cooperative ones go to an event loop in a background thread; a non-cooperative item
 # waits until the running cooperative tests have finished, then runs normally.
 
@@ -303,8 +306,8 @@ def pytest_runtestloop(session: pytest.Session) -> bool | None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
     config = item.config
-    if not _is_xdist_worker(config):
-        return None
+    if config.stash.get(_DRIVING_KEY, False):
+        return None  # our own runtestloop is running the non-cooperative items
     engine = config.stash.get(_THREAD_ENGINE_KEY, None)
     if is_cooperative(item, get_settings(config)):
         if engine is None:
@@ -320,12 +323,22 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     return None
 
 
+def _close_thread_engine(session: pytest.Session) -> None:
+    engine = session.config.stash.get(_THREAD_ENGINE_KEY, None)
+    if engine is not None:
+        del session.config.stash[_THREAD_ENGINE_KEY]
+        engine.close()
+
+
 @pytest.hookimpl(wrapper=True, specname="pytest_runtestloop")
 def pytest_runtestloop_close_thread(session: pytest.Session) -> Generator[None, object, object]:
     try:
         return (yield)
     finally:
-        engine = session.config.stash.get(_THREAD_ENGINE_KEY, None)
-        if engine is not None:
-            del session.config.stash[_THREAD_ENGINE_KEY]
-            engine.close()
+        _close_thread_engine(session)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    # Another plugin's runtestloop wrapper may have run items after ours returned.
+    _close_thread_engine(session)
