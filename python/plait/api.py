@@ -173,5 +173,18 @@ class _Point:
 
 
 def point() -> _Point:
-    """An explicit scheduling point: ``await plait.point()`` lets plait switch tasks here."""
+    """An explicit scheduling point. In a thread, ``plait.point()`` lets plait switch threads
+    here; in a task, ``await plait.point()`` lets it switch tasks."""
+    from plait.threads import primitives
+
+    sched = primitives.ACTIVE
+    if sched is not None and sched.me() is not None:
+        import sys
+
+        frame = sys._getframe(1)
+        sched.point("plait.point()", None,
+                    (frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name))
+        me = sched.me()
+        if me is not None:
+            me.opaque = True  # what follows may touch state plait cannot see
     return _Point()

@@ -116,7 +116,7 @@ def format_conflicts(run: Any) -> list[str]:
             for i in range(len(seq)) for k in range(i + 2, len(seq)))
         if not interleaved:
             continue
-        what = seq[0][1].what
+        what = max((acc.what for _, acc in seq), key=lambda text: not text.startswith("."))
         parts = []
         for actor, access in seq:
             loc = access.where

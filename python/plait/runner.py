@@ -78,13 +78,17 @@ class ExplorationResult:
     stopped_by: str = ""
     elapsed: float = 0.0
     steps: int = 0
+    redundant: int = 0  # dpor: executions that could only repeat a known trace
     failure: InterleavingFailure | None = None
     failed_at: int | None = None
     notes: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         plural = "" if self.executions == 1 else "s"
-        text = f"{self.executions} execution{plural}, {self.strategy}, "
+        text = f"{self.executions} execution{plural}"
+        if self.redundant:
+            text += f" ({self.redundant} of them redundant)"
+        text += f", {self.strategy}, "
         if self.strategy == "replay":
             text += "replayed a token"
         elif self.exhausted:
@@ -98,6 +102,11 @@ class ExplorationResult:
         if self.failure is not None:
             text += ", FAILED" + (f" (execution {self.failed_at})" if self.failed_at else "")
         return text
+
+    @property
+    def distinct(self) -> int:
+        """Executions minus the redundant ones: with dpor, one per Mazurkiewicz trace."""
+        return self.executions - self.redundant
 
 
 def _new_explorer(options: Options, strategy: str, max_executions: int,
@@ -175,8 +184,7 @@ def _plan(options: Options, body: Body) -> Iterator[tuple[str, dict[str, Any]]]:
     if body.is_async or options.preemption_bound is not None:
         yield "dfs", {}
     else:
-        for bound in range(64):  # phases past the budget are skipped at once
-            yield "dfs", {"preemption_bound": bound}
+        yield "dpor", {}
     yield "pct", {}
 
 
@@ -189,12 +197,12 @@ def _explore(body: Body, options: Options, name: str, replay_hint: str | None) -
     exhaustive_share = total if options.strategy != "auto" else max(1, total // 2)
     bounds: list[int] = []
     for strategy, overrides in _plan(options, body):
-        if strategy == "dfs":
+        if strategy in ("dfs", "dpor"):
             budget = exhaustive_share - result.executions
         else:
             budget = total - result.executions
         if budget <= 0:
-            if strategy == "dfs" and options.strategy == "auto":
+            if strategy in ("dfs", "dpor") and options.strategy == "auto":
                 continue  # on to pct
             break
         remaining = None if options.max_seconds is None else options.max_seconds - (time.monotonic() - started)
@@ -214,6 +222,7 @@ def _explore(body: Body, options: Options, name: str, replay_hint: str | None) -
         stats = explorer.stats()
         result.executions += int(stats["executions"])
         result.steps += int(stats["steps"])
+        result.redundant += int(stats.get("redundant", 0))
         result.exhausted = bool(stats["exhausted"])
         result.bounded = bool(stats["bounded"])
         result.stopped_by = str(stats["stopped_by"])

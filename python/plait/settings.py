@@ -14,9 +14,10 @@ from typing import Any
 
 from plait.errors import ConfigError
 
-STRATEGIES = ("auto", "dfs", "random", "pct")
-"""``auto`` runs an exhaustive search (``dfs``) on the first half of the budget and, when
-that is not enough to exhaust the space, spends the rest on ``pct``."""
+STRATEGIES = ("auto", "dpor", "dfs", "random", "pct")
+"""``auto`` runs an exhaustive search on the first half of the budget (``dpor``, optimal
+partial-order reduction, where plait records footprints: threads; ``dfs`` elsewhere) and,
+when that is not enough to exhaust the space, spends the rest on ``pct``."""
 
 
 @dataclass(frozen=True)

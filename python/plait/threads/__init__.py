@@ -33,7 +33,7 @@ def make_tracer(options: Any) -> Tracer:
 
 def run_threaded(chooser: Any, seed: int, body: Callable[[], Any], tracer: Tracer,
                  *, record: bool = False, hang_timeout: float = 10.0,
-                 record_footprints: bool = False) -> ThreadRun:
+                 record_footprints: bool = True) -> ThreadRun:
     """Run ``body`` in the calling thread as the first actor; threads it starts are actors."""
     run = ThreadRun()
     steps: list[ThreadStep] | None = [] if record else None

@@ -98,6 +98,8 @@ class Lock:
                 if not sched.block(self, left, what=f"waits for {self.plait_label()}"):
                     if self._locked:
                         return False
+                # the retry after the wake-up is part of the new step: it touches the lock
+                sched.note(Access(id(self), True, self.plait_label(), None))
         self._locked = True
         me = sched.me()
         self._holder = me
@@ -154,9 +156,35 @@ def _rlock(*args: Any, **kwargs: Any) -> Any:
     return threading._PyRLock(*args, **kwargs)  # type: ignore[attr-defined]
 
 
+class _RealEvent:
+    """A one-shot real event (threading.Event would pick up the patched Lock)."""
+
+    def __init__(self) -> None:
+        self._gate = _allocate()
+        self._gate.acquire()
+        self._flag = False
+
+    def set(self) -> None:
+        if not self._flag:
+            self._flag = True
+            self._gate.release()
+
+    def is_set(self) -> bool:
+        return self._flag
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if self._flag:
+            return True
+        if self._gate.acquire(True, -1 if timeout is None else timeout):
+            self._gate.release()
+        return self._flag
+
+    def clear(self) -> None:  # pragma: no cover - Thread never clears it
+        pass
+
+
 _orig_start = threading.Thread.start
 _orig_join = threading.Thread.join
-_orig_bootstrap_inner = threading.Thread._bootstrap_inner  # type: ignore[attr-defined]
 _real_sleep = time.sleep
 _real_monotonic = time.monotonic
 _real_time = time.time
@@ -170,10 +198,18 @@ def _start(self: threading.Thread) -> None:
     self._plait_actor = actor  # type: ignore[attr-defined]
     self._plait_sched = sched  # type: ignore[attr-defined]
     self._daemonic = True  # type: ignore[attr-defined] # a stuck actor never holds the run open
-    self._started = threading.Event()  # type: ignore[attr-defined] # modeled, whoever made it
+    # The real start() waits on `_started` until the new thread has bootstrapped; that
+    # handshake is stdlib bookkeeping, so it uses a real Event and is not explored. The new
+    # thread becomes a running actor only when it reaches run() (see run_under_plait).
+    self._started = _RealEvent()  # type: ignore[attr-defined]
     run = self.run
 
     def run_under_plait() -> None:
+        try:
+            sched.enter(actor)
+        except ExecutionOver:
+            actor.finished = True
+            return
         tracer = getattr(sched, "tracer", None)
         if tracer is not None:
             tracer.enable_in_this_thread()
@@ -183,6 +219,11 @@ def _start(self: threading.Thread) -> None:
             pass
         except BaseException as exc:  # noqa: BLE001 - an exception in a thread fails the test
             sched.errors.append((actor, exc))
+        finally:
+            try:
+                sched.exit(actor)
+            except ExecutionOver:
+                pass
 
     self.run = run_under_plait  # type: ignore[method-assign]
     # No scheduling point before the OS thread exists: the wait for `_started` inside the
@@ -190,32 +231,13 @@ def _start(self: threading.Thread) -> None:
     return _orig_start(self)
 
 
-def _bootstrap_inner(self: threading.Thread) -> None:
-    actor = getattr(self, "_plait_actor", None)
-    sched: Scheduler | None = getattr(self, "_plait_sched", None)
-    if actor is None or sched is None:
-        return _orig_bootstrap_inner(self)
-    try:
-        sched.enter(actor)
-    except ExecutionOver:
-        actor.finished = True
-        return None
-    try:
-        _orig_bootstrap_inner(self)
-    finally:
-        try:
-            sched.exit(actor)
-        except ExecutionOver:
-            pass
-    return None
-
-
 def _join(self: threading.Thread, timeout: float | None = None) -> None:
     actor = getattr(self, "_plait_actor", None)
     sched = ACTIVE
     if actor is None or sched is None or sched.over or sched.me() is None:
         return _orig_join(self, timeout)
-    sched.point(f"joins {self.name}")
+    where = _user_frame() if sched.trace is not None else None
+    sched.point(f"joins {self.name}", None, where)
     if not sched.join(actor, timeout):
         return None
     _orig_join(self, 10.0)  # the Python part is over; the OS thread is exiting
@@ -263,7 +285,6 @@ def install(sched: Scheduler) -> None:
     _patch(threading, "_counter", itertools.count(1).__next__)  # Thread-1, Thread-2... per run
     _patch(threading.Thread, "start", _start)
     _patch(threading.Thread, "join", _join)
-    _patch(threading.Thread, "_bootstrap_inner", _bootstrap_inner)
     _patch(queue, "SimpleQueue", queue._PySimpleQueue)  # type: ignore[attr-defined]
     _patch(queue, "time", clocks.monotonic)
     _patch(time, "sleep", _sleep)

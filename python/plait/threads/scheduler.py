@@ -29,6 +29,7 @@ _get_ident = _thread.get_ident
 
 
 _FINISHING = "the other threads to finish"
+_U64 = (1 << 64) - 1
 
 
 class ExecutionOver(BaseException):
@@ -62,6 +63,8 @@ class Actor:
     thread: threading.Thread | None = None
     holds: list[Any] = field(default_factory=list)  # modeled locks it holds (for reports)
     where: tuple[str, int, str] | None = None  # source location of its last scheduling point
+    pending: list[Access] = field(default_factory=list)  # footprint of its current step
+    opaque: bool = False  # its current step may touch anything (plait.point(), I/O)
 
     def runnable(self) -> bool:
         return not self.finished and self.blocked_on is None
@@ -93,19 +96,33 @@ class Scheduler:
         self.errors: list[tuple[Actor, BaseException]] = []
         self.hung: Hang | None = None
         self.record_footprints = record_footprints
-        self.pending: list[Access] = []
         self.accesses: list[tuple[int, Access]] = []  # (actor, access), when tracing
         self.keep: list[Any] = []  # modeled objects whose ids key footprints
         self.free = False  # after the body ends: no engine decisions, default order
         self.deadlock: Deadlock | None = None
 
     # -- actors ------------------------------------------------------------------------------
-    def add_actor(self, name: str, thread: threading.Thread | None = None) -> Actor:
-        actor = Actor(self.next_id, name, thread=thread)
+    def new_id(self) -> int:
+        """Actor ids, shared by threads and asyncio tasks: one id space for the engine."""
+        actor_id = self.next_id
         self.next_id += 1
+        return actor_id
+
+    def add_actor(self, name: str, thread: threading.Thread | None = None) -> Actor:
+        actor = Actor(self.new_id(), name, thread=thread)
         actor.baton.acquire()  # a new actor waits until it is chosen
         self.actors[actor.id] = actor
+        if self.current is not None:
+            # spawn happens-before the child's first step: the parent writes, the child reads
+            self.note(Access(_thread_key(actor), True, f"start of {name}", None))
         return actor
+
+    def note(self, access: Access) -> None:
+        """An access of the running actor's current step that is not a scheduling point."""
+        if self.record_footprints:
+            actor = self.me()
+            if actor is not None:
+                actor.pending.append(access)
 
     def adopt_current(self, name: str) -> Actor:
         """Make the calling thread (the test body's) an actor, and the running one."""
@@ -124,9 +141,11 @@ class Scheduler:
         actor.ident = _get_ident()
         self.by_ident[actor.ident] = actor
         self._wait(actor)
+        self.note(Access(_thread_key(actor), False, f"start of {actor.name}", None))
 
     def exit(self, actor: Actor) -> None:
         """Last thing an actor thread does: it is finished; pass the baton on."""
+        self.note(Access(_thread_key(actor), True, f"end of {actor.name}", None))
         actor.finished = True
         self._wake_joiners(actor)
         if self.over or actor.aborted:
@@ -141,23 +160,28 @@ class Scheduler:
             return
         self._flush_footprint(actor)  # the step that ends here is the running actor's
         if access is not None and self.record_footprints:
-            self.pending.append(access)  # ... and this access opens its next step
+            actor.pending.append(access)  # ... and this access opens its next step
         actor.where = where or actor.where
+        chosen = self._choose(actor)
+        if chosen is not actor:
+            self._switch(actor, chosen)
+        # Logged when the actor goes on (the access happens now), not when it arrived here.
         if self.trace is not None:
             self.trace.append(ThreadStep(actor.id, actor.name, what, actor.where, self.clock.now))
             if access is not None:
                 self.accesses.append((actor.id, access))
-        chosen = self._choose(actor)
-        if chosen is not actor:
-            self._switch(actor, chosen)
 
     def _runnable(self) -> list[int]:
         return [a.id for a in self.actors.values() if a.runnable()]
 
     def _flush_footprint(self, actor: Actor) -> None:
-        if self.record_footprints:
-            self.chooser.record_step(actor.id, [(a.key, a.write) for a in self.pending])
-            self.pending = []
+        if not self.record_footprints:
+            return
+        if actor.opaque:  # no record_step: the engine counts the step as touching everything
+            actor.opaque = False
+        else:
+            self.chooser.record_step(actor.id, [(a.key & _U64, a.write) for a in actor.pending])
+        actor.pending = []
 
     def _choose(self, actor: Actor) -> Actor:
         runnable = self._runnable()
@@ -265,6 +289,7 @@ class Scheduler:
         while not target.finished:
             if not self.block(target, timeout, what=f"joins {target.name}"):
                 return False
+        self.note(Access(_thread_key(target), False, f"end of {target.name}", None))
         return True
 
     def _wake_joiners(self, actor: Actor) -> None:
@@ -308,13 +333,15 @@ class Scheduler:
     # -- reports -----------------------------------------------------------------------------
     def _deadlock(self) -> Deadlock:
         lines = ["every thread is blocked and none can run (a deadlock):"]
+        frames = sys._current_frames()
         for actor in self.actors.values():
             if actor.finished:
                 continue
-            held = ", ".join(describe(lock) for lock in actor.holds) or "nothing"
+            frame = frames.get(actor.ident or -1)
+            held = ", ".join(describe(lock, frame) for lock in actor.holds) or "nothing"
             where = _fmt(actor.where)
-            lines.append(f"  {actor.name} holds {held}; waits for {describe(actor.blocked_on)} "
-                         f"at {where}")
+            lines.append(f"  {actor.name} holds {held}; waits for "
+                         f"{describe(actor.blocked_on, frame)} at {where}")
         return Deadlock("\n".join(lines))
 
     def _describe_hang(self, actor: Actor) -> str:
@@ -328,7 +355,11 @@ class Scheduler:
                 f"the execution, a blocking socket, a C extension), at {where}")
 
 
-def describe(thing: Any) -> str:
+def _thread_key(actor: Actor) -> int:
+    return hash(("thread", actor.id))
+
+
+def describe(thing: Any, frame: Any = None) -> str:
     if thing is None:
         return "nothing"
     if isinstance(thing, Actor):
@@ -336,7 +367,26 @@ def describe(thing: Any) -> str:
     if isinstance(thing, str):
         return thing
     label = getattr(thing, "plait_label", None)
-    return label() if callable(label) else type(thing).__name__
+    text = label() if callable(label) else type(thing).__name__
+    names = _local_names(thing, frame)
+    return f"{text} ({names})" if names else text
+
+
+def _local_names(thing: Any, frame: Any) -> str:
+    """How the blocked thread's own code calls the object: `first` in take()."""
+    found: list[str] = []
+    depth = 0
+    while frame is not None and depth < 30 and len(found) < 2:
+        depth += 1
+        try:
+            names = [n for n, v in frame.f_locals.items() if v is thing]
+        except Exception:  # noqa: BLE001 - a frame whose locals cannot be read
+            names = []
+        if names and "/threading.py" not in frame.f_code.co_filename \
+                and "/plait/" not in frame.f_code.co_filename:
+            found.append(f"`{names[0]}` in {frame.f_code.co_name}()")
+        frame = frame.f_back
+    return ", ".join(found)
 
 
 def _fmt(where: tuple[str, int, str] | None) -> str:

@@ -145,8 +145,7 @@ class Tracer:
         access = _access(frame, kind, write, name)
         access.where = where
         if self.gil:
-            if sched.record_footprints:
-                sched.pending.append(access)
+            sched.note(access)
             return
         verb = "writes" if write else "reads"
         sched.point(f"{verb} {access.what}", access, where)

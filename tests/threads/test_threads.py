@@ -1,0 +1,135 @@
+"""Threads under plait's control: races found and replayed, deadlocks and hangs reported,
+primitives modeled, nothing leaked."""
+
+from __future__ import annotations
+
+import queue
+import sys
+import threading
+import time
+
+import pytest
+
+import plait
+from plait.errors import Deadlock, InterleavingFailure
+
+sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent))
+from programs import (  # noqa: E402
+    Counter,
+    bank,
+    counter_body,
+    deadlock_body,
+    producer_consumer,
+    stuck_body,
+)
+
+
+def test_counter_race_found_with_conflicting_accesses_and_replayed() -> None:
+    test = plait.explore()(counter_body(2))
+    with pytest.raises(InterleavingFailure) as caught:
+        test.explore()
+    failure = caught.value
+    report = failure.report
+    assert "Thread-1 (increment): reads Counter.value" in report
+    assert "writes Counter.value" in report
+    assert "Conflicting accesses" in report
+    assert "Counter.value: " in report and "read it at" in report and "wrote it at" in report
+    assert failure.result.executions <= 12
+    replayed = plait.replay(failure.token)(counter_body(2))
+    for _ in range(20):
+        with pytest.raises(InterleavingFailure) as again:
+            replayed.explore()
+        assert str(again.value.__cause__) == str(failure.__cause__)
+
+
+def test_locked_counter_passes_exhaustively() -> None:
+    result = plait.explore()(counter_body(3, locked=True)).explore()
+    assert result.exhausted and result.failure is None
+
+
+@pytest.mark.parametrize(("threads", "traces"), [(2, 4), (3, 36), (4, 576)])
+def test_dpor_explores_one_execution_per_trace(threads: int, traces: int) -> None:
+    result = plait.explore(strategy="dpor", stop_on_first=False, max_executions=10_000)(
+        counter_body(threads, check=False)).explore()
+    assert result.exhausted
+    assert result.distinct == traces
+
+
+def test_gil_model_keeps_the_two_line_increment_atomic() -> None:
+    result = plait.explore(atomicity="gil")(counter_body(2)).explore()
+    assert result.exhausted and result.failure is None
+
+
+def test_deadlock_is_reported_not_hung() -> None:
+    with pytest.raises(InterleavingFailure) as caught:
+        plait.explore()(deadlock_body).explore()
+    assert isinstance(caught.value.__cause__, Deadlock)
+    report = caught.value.report
+    assert "every thread is blocked" in report
+    assert "(`first` in take())" in report and "(`second` in take())" in report
+
+
+def test_thread_stuck_in_uncontrolled_call_is_reported() -> None:
+    started = time.monotonic()
+    with pytest.raises(InterleavingFailure) as caught:
+        plait.explore(hang_timeout=0.5, max_executions=3)(stuck_body).explore()
+    assert "did not reach a scheduling point within 0.5s" in caught.value.report
+    assert time.monotonic() - started < 60
+
+
+def test_primitives_queues_and_virtual_sleep() -> None:
+    started = time.monotonic()
+    result = plait.explore(max_executions=200)(producer_consumer).explore()
+    assert result.failure is None and result.executions > 1
+    assert time.monotonic() - started < 60  # each execution sleeps 100 virtual seconds
+
+
+def test_bank_transfer_race_and_fix() -> None:
+    with pytest.raises(InterleavingFailure):
+        plait.explore()(bank(locked=False)).explore()
+    assert plait.explore()(bank(locked=True)).explore().exhausted
+
+
+def test_exception_in_a_thread_fails_the_test() -> None:
+    def body() -> None:
+        def boom() -> None:
+            raise ValueError("inside a thread")
+
+        thread = threading.Thread(target=boom)
+        thread.start()
+        thread.join()
+
+    with pytest.raises(InterleavingFailure) as caught:
+        plait.explore()(body).explore()
+    assert isinstance(caught.value.__cause__, ValueError)
+
+
+def test_thread_pool_executor_threads_are_actors() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def body() -> None:
+        counter = Counter()
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            futures = [pool.submit(counter.increment) for _ in range(2)]
+            for future in futures:
+                future.result()
+        assert counter.value == 2
+
+    with pytest.raises(InterleavingFailure):
+        plait.explore(max_executions=400)(body).explore()
+
+
+def test_nothing_leaks_between_executions() -> None:
+    before = threading.active_count()
+    trace = sys.gettrace()
+    with pytest.raises(InterleavingFailure):
+        plait.explore()(deadlock_body).explore()
+    plait.explore(max_executions=20)(counter_body(2, locked=True)).explore()
+    assert type(threading.Lock()).__module__ == "_thread"
+    assert queue.SimpleQueue.__module__ == "_queue"
+    assert time.sleep.__module__ == "time"
+    assert sys.gettrace() is trace
+    deadline = time.monotonic() + 5
+    while threading.active_count() > before and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert threading.active_count() == before
