@@ -227,6 +227,18 @@ def warnings_per_test() -> Iterator[None]:
             warnings._showwarnmsg_impl = recorder  # type: ignore[attr-defined]
 
 
+def forget_shown_warnings() -> None:
+    """Let each test record its own first occurrence of a warning, as pytest does.
+
+    pytest enters ``catch_warnings`` per test, which resets the "already shown"
+    registries; one ``catch_warnings`` spans the whole cooperative run, so they are
+    reset when each test starts.
+    """
+    mutated = getattr(warnings, "_filters_mutated", None)
+    if mutated is not None:
+        mutated()
+
+
 class CooperativeCapture:
     """``capsys``/``capfd`` (and the binary and tee variants) for a cooperative test.
 

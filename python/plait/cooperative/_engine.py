@@ -235,6 +235,7 @@ class CooperativeRun:
     async def _attempt(self, item: Any, attempt: int, reruns: int | None) -> str | None:
         """Run the three phases; log the reports; return "rerun" if the test goes again."""
         output = _capture.TestOutput(item, self._capture, self._log_level, self._formatter)
+        _capture.forget_shown_warnings()
         run = TestRun(item, output)
         item._report_sections = []
         token = _capture.CURRENT.set(output)

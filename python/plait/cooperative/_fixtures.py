@@ -190,6 +190,7 @@ class Fixtures:
         self.runs: dict[int, TestRun] = {}
         self.patches = _patches.PatchRegistry()
         self._order = 0
+        self._params_memo: dict[tuple[int, int], tuple[tuple[str, int], ...]] = {}
         session.stash[FIXTURES_KEY] = self
 
     # -- planning -------------------------------------------------------------------
@@ -209,17 +210,51 @@ class Fixtures:
             return None
         return defs[index]
 
-    def _key(self, item: Any, name: str, fixturedef: Any) -> tuple[tuple[Any, ...], Any, Any]:
-        """(instance key, scope, param) of ``fixturedef`` requested as ``name`` by item."""
+    def _key(
+        self, item: Any, name: str, fixturedef: Any, chain: list[str]
+    ) -> tuple[tuple[Any, ...], Any, Any]:
+        """(instance key, scope, param) of ``fixturedef`` requested as ``name`` by item.
+
+        The key holds the parameter indices of every parametrized fixture ``fixturedef``
+        depends on (itself included): a module fixture that uses a parametrized one
+        has one instance per parameter, as in pytest.
+        """
         callspec = getattr(item, "callspec", None)
         if callspec is not None and name in callspec.params:
             param = callspec.params[name]
-            index = callspec.indices[name]
             scope = getattr(callspec, "_arg2scope", {}).get(name, fixturedef._scope)
         else:
-            param, index, scope = _NOTSET, None, fixturedef._scope
+            param, scope = _NOTSET, fixturedef._scope
         node = _scope_node(item, scope, fixturedef)
-        return (id(fixturedef), id(node), index), scope, param
+        params = self._params_closure(item, name, fixturedef, chain) if callspec else ()
+        return (id(fixturedef), id(node), params), scope, param
+
+    def _params_closure(
+        self, item: Any, name: str, fixturedef: Any, chain: list[str]
+    ) -> tuple[tuple[str, int], ...]:
+        memo_key = (id(item), id(fixturedef))
+        found = self._params_memo.get(memo_key)
+        if found is not None:
+            return found
+        callspec = item.callspec
+        params: set[tuple[str, int]] = set()
+        seen: set[int] = set()
+        stack = [(name, fixturedef, chain)]
+        while stack:
+            argname, definition, path = stack.pop()
+            if id(definition) in seen:
+                continue
+            seen.add(id(definition))
+            if argname in callspec.params:
+                params.add((argname, callspec.indices[argname]))
+            for arg in definition.argnames:
+                if arg == "request":
+                    continue
+                sub = self._lookup(item, arg, [*path, argname])
+                if sub is not None:
+                    stack.append((arg, sub, [*path, argname]))
+        result = self._params_memo[memo_key] = tuple(sorted(params))
+        return result
 
     def plan(self, item: Any) -> None:
         """Count ``item`` as a future user of the wider-scoped instances it needs."""
@@ -231,7 +266,7 @@ class Fixtures:
             fixturedef = self._lookup(item, name, chain)
             if fixturedef is None:
                 return
-            key, scope, _ = self._key(item, name, fixturedef)
+            key, scope, _ = self._key(item, name, fixturedef, chain)
             if key in keys:
                 return
             if scope is not Scope.Function:
@@ -266,14 +301,15 @@ class Fixtures:
         if name in run.values:
             return run.values[name]
         item: Any = run.item
-        fixturedef = self._lookup(item, name, [r.fixturename or "" for r in chain])
+        chain_names = [r.fixturename or "" for r in chain]
+        fixturedef = self._lookup(item, name, chain_names)
         if fixturedef is None:
             pytest.fail(f"fixture {name!r} not found (requested by {item.nodeid})", pytrace=False)
         if name == "event_loop" and fixturedef.func.__module__.startswith("pytest_asyncio"):
             # pytest-asyncio (< 1.0) adds its event_loop fixture to async tests; here
             # the loop is the shared one.
             return asyncio.get_running_loop()
-        key, scope, param = self._key(item, name, fixturedef)
+        key, scope, param = self._key(item, name, fixturedef, chain_names)
         requester = chain[-1] if chain else run.top
         if requester._scope > fixturedef._scope:
             pytest.fail(
