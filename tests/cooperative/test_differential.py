@@ -110,7 +110,68 @@ def test_uses_broken(modparam, broken):
 @pytest.mark.skip(reason="on purpose")
 def test_skipped(modparam):
     event("never")
+
+@pytest.fixture(scope="module")
+def finalized(request, modparam):
+    event(f"setup finalized {{modparam}}")
+    request.addfinalizer(lambda: event(f"finalizer {{modparam}}"))
+    return modparam
+
+@pytest.mark.usefixtures("value")
+class TestMore:
+    def test_dynamic(self, request, finalized):
+        event(f"test {name} dynamic {{request.getfixturevalue('value')}} {{finalized}}")
+
+    def test_skip_in_fixture(self, modparam, skipper):
+        event("never")
+
+@pytest.fixture
+def skipper():
+    event("setup skipper")
+    yield
+    event("never")
+
+@pytest.fixture(autouse=True)
+def maybe_skip(request):
+    if "skip_in_fixture" in request.node.name:
+        pytest.skip("skipped by a fixture")
 """
+
+
+# One module-scoped parameter per module: when pytest's ordering interleaves two, it
+# sets one of them up again each time its parameter comes back, where plait keeps each
+# parameter's instance until its last user is done (docs/cooperative.md).
+INDIRECT_MODULE = """
+import pytest
+from conftest import event
+
+@pytest.fixture
+def indirect(request):
+    event(f"setup indirect {{request.param}}")
+    yield request.param
+    event(f"teardown indirect {{request.param}}")
+
+@pytest.mark.parametrize("indirect", ["x", "y"], indirect=True, scope="module")
+def test_indirect_module_scope(indirect):
+    event(f"test {name} indirect {{indirect}}")
+
+@pytest.mark.parametrize("indirect", ["z"], indirect=True)
+def test_indirect_function_scope(indirect):
+    event(f"test {name} indirect {{indirect}}")
+"""
+
+
+def make_suite(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(CONFTEST)
+    for name in ("alpha", "beta"):
+        pytester.mkpydir(name)
+        pytester.makepyfile(
+            **{
+                f"{name}/conftest": PACKAGE_CONFTEST.format(name=name),
+                f"{name}/test_{name}": MODULE.format(name=name),
+                f"{name}/test_{name}_indirect": INDIRECT_MODULE.format(name=name),
+            }
+        )
 
 
 def run(
@@ -122,22 +183,14 @@ def run(
 
 
 def test_one_at_a_time_matches_pytest(pytester, ini, monkeypatch):
-    pytester.makeconftest(CONFTEST)
-    for name in ("alpha", "beta"):
-        pytester.mkpydir(name)
-        pytester.makepyfile(
-            **{
-                f"{name}/conftest": PACKAGE_CONFTEST.format(name=name),
-                f"{name}/test_{name}": MODULE.format(name=name),
-            }
-        )
+    make_suite(pytester)
     plain_outcomes, plain = run(pytester, monkeypatch, "plain.txt", "-p", "no:plait_cooperative")
     monkeypatch.setenv("DIFF_COOPERATIVE", "1")
     outcomes, cooperative = run(
         pytester, monkeypatch, "cooperative.txt", "--plait-cooperative-max-tasks=1"
     )
-    assert (plain_outcomes["passed"], plain_outcomes["failed"]) == (22, 2)
-    assert (plain_outcomes["errors"], plain_outcomes["skipped"]) == (4, 4)
+    assert (plain_outcomes["passed"], plain_outcomes["failed"]) == (32, 2)
+    assert (plain_outcomes["errors"], plain_outcomes["skipped"]) == (4, 8)
     assert outcomes == plain_outcomes
     assert len(plain) > 100
     assert cooperative == plain
@@ -145,15 +198,7 @@ def test_one_at_a_time_matches_pytest(pytester, ini, monkeypatch):
 
 def test_all_at_once_sets_up_and_tears_down_the_same(pytester, ini, monkeypatch):
     """Concurrently the order changes, but not what is set up, run and torn down."""
-    pytester.makeconftest(CONFTEST)
-    for name in ("alpha", "beta"):
-        pytester.mkpydir(name)
-        pytester.makepyfile(
-            **{
-                f"{name}/conftest": PACKAGE_CONFTEST.format(name=name),
-                f"{name}/test_{name}": MODULE.format(name=name),
-            }
-        )
+    make_suite(pytester)
     plain_outcomes, plain = run(pytester, monkeypatch, "plain.txt", "-p", "no:plait_cooperative")
     monkeypatch.setenv("DIFF_COOPERATIVE", "1")
     outcomes, cooperative = run(
