@@ -101,7 +101,7 @@ def test_misconfigured_decorator_fails_loudly(pytester: pytest.Pytester) -> None
     ''')
     result = pytester.runpytest("-p", "no:cacheprovider")
     assert result.ret != 0
-    result.stdout.fnmatch_lines(["*strategy='exhaustive-please' is not known; accepted: auto, dfs*"])
+    result.stdout.fnmatch_lines(["*strategy='exhaustive-please' is not known; accepted: auto, dpor, dfs*"])
     assert "skipped" not in result.stdout.str()
 
 
