@@ -203,6 +203,37 @@ async def test_async_finds_bug(x):
     assert "_engine.py" not in result.stdout.str()
 
 
+@pytest.mark.skipif(importlib.util.find_spec("hypothesis") is None, reason="needs hypothesis")
+def test_hypothesis_health_check_sees_our_fixtures(pytester, ini):
+    pytester.makepyfile(
+        """
+import asyncio
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+pytestmark = pytest.mark.plait_cooperative
+
+@settings(max_examples=5, deadline=None)
+@given(st.integers())
+async def test_function_fixture(tmp_path, x):
+    await asyncio.sleep(0)
+
+@settings(
+    max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.integers())
+async def test_suppressed(tmp_path, x):
+    assert tmp_path.exists()
+"""
+    )
+    result = pytester.runpytest()
+    # as under plain pytest: the health check fails the first, teardown is clean
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*uses a function-scoped fixture 'tmp_path'*"])
+    assert "_engine.py" not in result.stdout.str()
+    assert "cooperative/_fixtures.py" not in result.stdout.str()
+
+
 @pytest.mark.skipif(importlib.util.find_spec("xdist") is None, reason="needs pytest-xdist")
 def test_xdist_workers_run_their_share_cooperatively(pytester, ini):
     pytester.makepyfile(

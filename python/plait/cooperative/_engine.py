@@ -238,6 +238,8 @@ class CooperativeRun:
         _capture.forget_shown_warnings()
         run = TestRun(item, output)
         item._report_sections = []
+        # Plugins that look fixtures up through item._request (Hypothesis) get ours.
+        item._request = run.top
         token = _capture.CURRENT.set(output)
         timeout = self._timeout_for(item)
         loop = asyncio.get_running_loop()
@@ -288,14 +290,17 @@ class CooperativeRun:
             raise cancelled
         self._log(item, results, output, attempt if reruns is not None else None, again)
         item.funcargs = None  # as pytest does: let the fixture values go
+        item._request = False
         return "rerun" if again else None
 
     def _sync_setup(self, item: Any) -> None:
+        __tracebackhide__ = True
         item.ihook.pytest_runtest_setup(item=item)
 
     def _sync_call(self, item: Any) -> None:
         # The hook runs the plugins' wrappers (xfail(run=False), ...) around a no-op; the
         # test itself is awaited afterwards, on the loop.
+        __tracebackhide__ = True
         item.runtest = _noop
         try:
             item.ihook.pytest_runtest_call(item=item)
@@ -313,6 +318,7 @@ class CooperativeRun:
         sync_after: Any = None,
     ) -> tuple[CallInfo[None], BaseException | None]:
         """One phase: sync hook, then the awaited ``work``; a CallInfo of the whole."""
+        __tracebackhide__ = True
         start = time.time()
         began = time.perf_counter()
         excinfo = None

@@ -13,6 +13,7 @@ are pytest's own.
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 from collections import Counter
 from collections.abc import Callable, Coroutine
@@ -62,6 +63,7 @@ class TestRun:
         self.item = item
         self.output = output
         self.values: dict[str, Any] = {}
+        self.fixturedefs: dict[str, Any] = {}  # the definition behind each value
         # Function-scoped instances this attempt created (finalized even if they failed).
         self.owned: list[Instance] = []
         self.root = Instance(("item", id(item)), item.name, Scope.Function, item, -1)
@@ -133,6 +135,20 @@ class CooperativeRequest:
 
     def raiseerror(self, msg: str | None) -> Any:
         pytest.fail(msg or f"error in fixture {self.fixturename!r}", pytrace=False)
+
+    @property
+    def _fixture_defs(self) -> dict[str, Any]:
+        return self._run.fixturedefs
+
+    @property
+    def _arg2fixturedefs(self) -> dict[str, Any]:
+        item: Any = self._pyfuncitem
+        return item._fixtureinfo.name2fixturedefs
+
+    def _get_active_fixturedef(self, argname: str) -> Any:
+        """pytest's internal lookup, used by some plugins (Hypothesis' health check)."""
+        self.getfixturevalue(argname)
+        return self._run.fixturedefs.get(argname)
 
     def getfixturevalue(self, argname: str) -> Any:
         """The value of ``argname``, set up now if needed.
@@ -340,8 +356,9 @@ class Fixtures:
             assert instance.error is not None
             raise instance.error
         instance.holders += 1
-        holder.finalizers.append(lambda: self._release(instance))
+        holder.finalizers.append(functools.partial(self._release, instance))
         run.values[name] = instance.value
+        run.fixturedefs[name] = fixturedef
         return instance.value
 
     async def _setup_instance(
@@ -392,11 +409,11 @@ class Fixtures:
         module = getattr(fixturedef.func, "__module__", "")
         if name in _capture.CAPTURE_FIXTURES and module == "_pytest.capture":
             capture = _capture.capture_fixture(name, run.output)
-            instance.finalizers.append(lambda: _finish_generator(capture, name))
+            instance.finalizers.append(functools.partial(_finish_generator, capture, name))
             return next(capture)
         if name == "monkeypatch" and module == "_pytest.monkeypatch":
             patch = _patches.monkeypatch_fixture(self.patches, run.item)
-            instance.finalizers.append(lambda: _finish_generator(patch, name))
+            instance.finalizers.append(functools.partial(_finish_generator, patch, name))
             return next(patch)
         if inspect.isasyncgenfunction(func):
             agen = func(**kwargs)
@@ -404,7 +421,7 @@ class Fixtures:
                 value = await agen.__anext__()
             except StopAsyncIteration:
                 raise ValueError(f"{name} did not yield a value") from None
-            instance.finalizers.append(lambda: _finish_async_generator(agen, name))
+            instance.finalizers.append(functools.partial(_finish_async_generator, agen, name))
             return value
         if inspect.iscoroutinefunction(func):
             return await func(**kwargs)
@@ -414,7 +431,7 @@ class Fixtures:
                 value = next(gen)
             except StopIteration:
                 raise ValueError(f"{name} did not yield a value") from None
-            instance.finalizers.append(lambda: _finish_generator(gen, name))
+            instance.finalizers.append(functools.partial(_finish_generator, gen, name))
             return value
         return func(**kwargs)
 
