@@ -239,3 +239,22 @@ async def test_waits(marker, i):
         "teardown-test_waits[0]",
         "teardown-test_waits[1]",
     }
+
+
+def test_setup_plan_runs_nothing(pytester, ini):
+    pytester.makepyfile(
+        """
+import pytest
+
+@pytest.fixture
+async def expensive():
+    raise RuntimeError("must not run")
+
+@pytest.mark.plait_cooperative
+async def test_planned(expensive):
+    raise RuntimeError("must not run")
+"""
+    )
+    result = pytester.runpytest("--setup-plan")
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(["*SETUP    F expensive*", "*test_planned*"])

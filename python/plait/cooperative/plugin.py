@@ -272,6 +272,8 @@ def pytest_runtestloop(session: pytest.Session) -> bool | None:
         )
     if config.option.collectonly:
         return True
+    if getattr(config.option, "setupplan", False):
+        return None  # nothing runs: pytest's own loop shows the plan
     settings = get_settings(config)
     cooperative = [item for item in session.items if is_cooperative(item, settings)]
     if not cooperative:
@@ -308,6 +310,8 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     config = item.config
     if config.stash.get(_DRIVING_KEY, False):
         return None  # our own runtestloop is running the non-cooperative items
+    if getattr(config.option, "setupplan", False):
+        return None
     engine = config.stash.get(_THREAD_ENGINE_KEY, None)
     if is_cooperative(item, get_settings(config)):
         if engine is None:
