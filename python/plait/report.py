@@ -138,6 +138,14 @@ def format_report(name: str, trace: Any, error: BaseException, token: str,
     lines = [head, "", "Steps, in the order they ran (t is virtual time in seconds):"]
     if isinstance(trace, StepTrace):
         lines.extend(format_steps(trace))
+        threads = trace.threads
+        if threads is not None and any(s.actor != 1 for s in threads.steps or []):
+            lines += ["", "Threads (the event loop's thread is one of them):"]
+            lines.extend(format_thread_steps(threads))
+            conflicts = format_conflicts(threads)
+            if conflicts:
+                lines += ["", "Conflicting accesses (same location, different threads, "
+                          "at least one write, interleaved):", *conflicts]
     else:
         lines.extend(format_thread_steps(trace))
         conflicts = format_conflicts(trace)

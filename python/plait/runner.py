@@ -38,10 +38,10 @@ class Body:
         self.tracer: Any = None
 
     def begin(self, options: Options) -> None:
-        if not self.is_async and self.tracer is None:
+        if self.tracer is None:
             from plait.threads import make_tracer
 
-            self.tracer = make_tracer(options)
+            self.tracer = make_tracer(options, asyncio_internals=self.is_async)
             self.tracer.start()
 
     def end(self) -> None:
@@ -51,18 +51,29 @@ class Body:
 
     def execute(self, chooser: Any, seed: int, options: Options,
                 record: bool) -> tuple[BaseException | None, Any]:
+        from plait.threads import primitives, run_threaded
+
+        call = self.call
+        trace: StepTrace | None = None
+        outcome: dict[str, BaseException | None] = {}
         if self.is_async:
             trace = StepTrace() if record else None
-            return run_execution(chooser, seed, self.call, options.timer_slack, trace), trace
-        from plait.threads import run_threaded
 
+            def call() -> None:  # the loop's thread is the first actor
+                outcome["failure"] = run_execution(chooser, None, self.call, options.timer_slack,
+                                                   trace, sched=primitives.ACTIVE)
         try:
-            run = run_threaded(chooser, seed, self.call, self.tracer, record=record,
-                               hang_timeout=options.hang_timeout)
+            run = run_threaded(chooser, seed, call, self.tracer, record=record,
+                               hang_timeout=options.hang_timeout, event_loop=self.is_async)
         except _native.ReplayDivergence as exc:
             raise ReplayDivergence(str(exc)) from None
         except _native.Nondeterminism as exc:
             raise Nondeterminism(str(exc)) from None
+        if self.is_async:
+            failure = outcome.get("failure") or run.failure
+            if trace is not None and run.steps:
+                trace.threads = run
+            return failure, trace
         return run.failure, run
 
 
@@ -131,13 +142,14 @@ def _new_explorer(options: Options, strategy: str, max_executions: int,
         raise ConfigError(str(exc)) from None
 
 
-def run_execution(chooser: Any, seed: int, body: Callable[[], Coroutine[Any, Any, Any]],
-                  timer_slack: float,
-                  trace: StepTrace | None = None) -> BaseException | None:
+def run_execution(chooser: Any, seed: int | None, body: Callable[[], Coroutine[Any, Any, Any]],
+                  timer_slack: float, trace: StepTrace | None = None,
+                  sched: Any = None) -> BaseException | None:
     """Run the body once under the chooser's schedule. Returns the failure, if any."""
     saved = random.getstate()
-    random.seed(seed)
-    loop = PlaitLoop(chooser, timer_slack=timer_slack, trace=trace)
+    if seed is not None:
+        random.seed(seed)
+    loop = PlaitLoop(chooser, timer_slack=timer_slack, trace=trace, sched=sched)
     failure: BaseException | None = None
     runner = asyncio.Runner(loop_factory=lambda: loop)
     try:
@@ -159,7 +171,8 @@ def run_execution(chooser: Any, seed: int, body: Callable[[], Coroutine[Any, Any
     except _native.Nondeterminism as exc:
         raise Nondeterminism(str(exc)) from None
     finally:
-        random.setstate(saved)
+        if seed is not None:
+            random.setstate(saved)
     return failure
 
 
@@ -181,10 +194,9 @@ def _plan(options: Options, body: Body) -> Iterator[tuple[str, dict[str, Any]]]:
     if options.strategy != "auto":
         yield options.strategy, {}
         return
-    if body.is_async or options.preemption_bound is not None:
-        yield "dfs", {}
-    else:
-        yield "dpor", {}
+    # dpor takes no bound; with one, the bounded search is a dfs
+    yield ("dfs" if options.preemption_bound is not None or options.delay_bound is not None
+           else "dpor"), {}
     yield "pct", {}
 
 

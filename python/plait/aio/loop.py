@@ -89,16 +89,22 @@ class PlaitLoop(asyncio.SelectorEventLoop):
     """The controlled loop. One instance serves one execution."""
 
     def __init__(self, chooser: Chooser, *, timer_slack: float = 0.1,
-                 trace: StepTrace | None = None, hang_timeout: float = 10.0) -> None:
+                 trace: StepTrace | None = None, hang_timeout: float = 10.0,
+                 sched: Any = None) -> None:
         super().__init__(selectors.DefaultSelector())
+        # With a thread scheduler (plait's runner always has one) the loop's thread is one
+        # actor among threads: executor jobs are thread actors, ids and clock are shared.
+        self._plait_sched = sched
+        self._plait_vclock = sched.clock if sched is not None else _Clock()
         self._plait_chooser = chooser
         self._plait_slack = timer_slack
         self._plait_trace = trace
         self._plait_hang_timeout = hang_timeout
-        self._plait_clock = 0.0
         self._plait_batch = 0
         self._plait_pending: int | None = None
         self._plait_tasks = 0
+        self._plait_jobs = 0
+        self._plait_mixed = False
         self._plait_next_actor = 1
         self._plait_names: dict[int, str] = {LANE: "loop"}
         self._plait_keep: list[object] = []  # strong refs: actor ids must not be reused
@@ -109,7 +115,22 @@ class PlaitLoop(asyncio.SelectorEventLoop):
 
     # -- clock -----------------------------------------------------------------------------
     def time(self) -> float:
-        return self._plait_clock
+        return self._plait_vclock.now
+
+    @property
+    def _plait_clock(self) -> float:
+        return self._plait_vclock.now
+
+    @_plait_clock.setter
+    def _plait_clock(self, value: float) -> None:
+        self._plait_vclock.now = value
+
+    def _plait_new_id(self) -> int:
+        if self._plait_sched is not None:
+            return int(self._plait_sched.new_id())
+        actor = self._plait_next_actor
+        self._plait_next_actor += 1
+        return actor
 
     # -- actors ----------------------------------------------------------------------------
     def create_task(self, coro: Any, *, name: str | None = None, **kwargs: Any) -> Any:
@@ -121,8 +142,7 @@ class PlaitLoop(asyncio.SelectorEventLoop):
         return task
 
     def _plait_adopt(self, task: Any) -> int:
-        actor = self._plait_next_actor
-        self._plait_next_actor += 1
+        actor = self._plait_new_id()
         task._plait_actor = actor
         coro = task.get_coro()
         label = getattr(coro, "__qualname__", None) or getattr(coro, "__name__", "?")
@@ -146,12 +166,32 @@ class PlaitLoop(asyncio.SelectorEventLoop):
     def run_in_executor(self, executor: Any, func: Callable[..., Any], *args: Any) -> Any:
         self._check_closed()  # type: ignore[attr-defined]
         future = self.create_future()
-        actor = self._plait_next_actor
-        self._plait_next_actor += 1
         name = getattr(func, "__qualname__", None) or type(func).__name__
+        if self._plait_sched is not None:
+            # A real thread, and an actor: it interleaves with the tasks at its own
+            # scheduling points; its result comes back through call_soon_threadsafe.
+            def job() -> None:
+                try:
+                    result = func(*args)
+                except BaseException as exc:  # noqa: BLE001 - handed to the future
+                    self.call_soon_threadsafe(_settle, future, None, exc)
+                else:
+                    self.call_soon_threadsafe(_settle, future, result, None)
+
+            self._plait_jobs += 1
+            threading.Thread(target=job, name=f"executor-{self._plait_jobs} ({name})",
+                             daemon=True).start()
+            return future
+        actor = self._plait_new_id()
         self._plait_names[actor] = f"executor job {actor} ({name})"
         self.call_soon(_ExecutorJob(actor, future, func, args))
         return future
+
+    def call_soon_threadsafe(self, callback: Any, *args: Any, context: Any = None) -> Any:
+        handle = super().call_soon_threadsafe(callback, *args, context=context)
+        if self._plait_sched is not None:
+            self._plait_sched.wake(self)
+        return handle
 
     # -- the one rule that changes ---------------------------------------------------------
     def _run_once(self) -> None:
@@ -188,6 +228,8 @@ class PlaitLoop(asyncio.SelectorEventLoop):
             if self.plait_free:
                 pending = actors[0]
             else:
+                if self._plait_sched is not None and self._plait_threads_running():
+                    self._plait_sched.point("event loop step")  # threads may run here
                 pending = self._plait_chooser.choose_actor(actors, None)
         index = first[pending]
         lane = first.get(LANE)
@@ -203,6 +245,10 @@ class PlaitLoop(asyncio.SelectorEventLoop):
         handle = ready[index]
         del ready[index]
         self._plait_batch -= 1
+        sched = self._plait_sched
+        if sched is not None and actor != LANE and not self.plait_free:
+            self._plait_task_step(handle, actor, sched)
+            return
         trace = self._plait_trace
         if trace is None or self.plait_free:
             handle._run()
@@ -211,6 +257,29 @@ class PlaitLoop(asyncio.SelectorEventLoop):
         handle._run()
         trace.step(actor, self.actor_name(actor), describe_handle(handle), before,
                    task_location(handle), self._plait_clock)
+
+    def _plait_task_step(self, handle: asyncio.Handle, actor: int, sched: Any) -> None:
+        """A task step, with its footprint (accesses the tracer saw in the loop's thread)
+        recorded for partial-order reduction. Once threads are involved the loop's steps
+        are left without a footprint: the engine then treats them as touching everything."""
+        me = sched.me()
+        if me is not None:
+            me.pending = []
+        trace = self._plait_trace
+        before = task_location(handle) if trace is not None else None
+        handle._run()
+        if trace is not None:
+            trace.step(actor, self.actor_name(actor), describe_handle(handle), before,
+                       task_location(handle), self._plait_clock)
+        if me is None or not sched.record_footprints:
+            return
+        if self._plait_mixed or len(sched.actors) > 1:
+            self._plait_mixed = True
+            me.opaque = True
+        else:
+            self._plait_chooser.record_step(
+                actor, [(a.key & 0xFFFFFFFFFFFFFFFF, a.write) for a in me.pending])
+        me.pending = []
 
     def _plait_drop_cancelled_timers(self) -> None:
         scheduled = self._scheduled  # type: ignore[attr-defined]
@@ -225,6 +294,12 @@ class PlaitLoop(asyncio.SelectorEventLoop):
         if not ready and not self._stopping:  # type: ignore[attr-defined]
             if self._plait_real_io_pending():
                 self._plait_wait_real(scheduled[0]._when - self._plait_clock if scheduled else None)
+            elif self._plait_threads_running():
+                # Wait, as an actor, for a thread to call back (or for the next timer).
+                timeout = scheduled[0]._when - self._plait_clock if scheduled else None
+                self._plait_sched.block(self, timeout, what="event loop waits for threads")
+                if not self._ready and scheduled:  # type: ignore[attr-defined]
+                    self._plait_clock = max(self._plait_clock, scheduled[0]._when)
             elif scheduled:
                 fired_by_choice = self._plait_fire_timer()
             else:
@@ -264,6 +339,16 @@ class PlaitLoop(asyncio.SelectorEventLoop):
                                    f"due at t={head._when:.4f}")
         return True
 
+    def _plait_threads_running(self) -> bool:
+        sched = self._plait_sched
+        if sched is None:
+            return False
+        me = sched.me()
+        return any(a is not me and not a.finished for a in sched.actors.values())
+
+    def plait_label(self) -> str:
+        return "a call back from a thread (call_soon_threadsafe)"
+
     def _plait_real_io_pending(self) -> bool:
         # The self-pipe is always registered; anything more is a real file descriptor.
         return len(self._selector.get_map()) > 1  # type: ignore[attr-defined]
@@ -295,6 +380,22 @@ class PlaitLoop(asyncio.SelectorEventLoop):
                 where = task_location_of_task(task)
                 lines.append(f"  {self.actor_name(task._plait_actor)} waits at {where}")
         return "\n".join(lines)
+
+
+class _Clock:
+    __slots__ = ("now",)
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+
+def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if future.cancelled():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
 
 
 def task_location_of_task(task: Any) -> str:

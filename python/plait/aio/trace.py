@@ -111,6 +111,7 @@ class StepTrace:
 
     steps: list[Step] = field(default_factory=list)
     pending_notes: list[str] = field(default_factory=list)
+    threads: Any = None  # the thread-level run, when executor threads took part
 
     def step(self, actor: int, actor_name: str, callback: str, before: tuple[str, Any],
              after: tuple[str, Any], clock: float) -> None:

@@ -23,8 +23,13 @@ class ThreadRun:
         self.sched: Scheduler | None = None
 
 
-def make_tracer(options: Any) -> Tracer:
-    selection = Selection(options.trace_modules, options.skip_modules)
+def make_tracer(options: Any, *, asyncio_internals: bool = False) -> Tracer:
+    include = list(options.trace_modules)
+    if asyncio_internals:
+        # asyncio's locks and queues are Python code: tracing them gives task steps the
+        # footprint of their synchronization, which partial-order reduction needs.
+        include += ["asyncio.locks", "asyncio.queues", "asyncio.mixins"]
+    selection = Selection(include, options.skip_modules)
     # The scheduler is set per execution; the tracer (and its per-code tables) lives
     # for the whole exploration so instrumentation is paid once.
     return Tracer(None, granularity=options.granularity,  # type: ignore[arg-type]
@@ -33,7 +38,7 @@ def make_tracer(options: Any) -> Tracer:
 
 def run_threaded(chooser: Any, seed: int, body: Callable[[], Any], tracer: Tracer,
                  *, record: bool = False, hang_timeout: float = 10.0,
-                 record_footprints: bool = True) -> ThreadRun:
+                 record_footprints: bool = True, event_loop: bool = False) -> ThreadRun:
     """Run ``body`` in the calling thread as the first actor; threads it starts are actors."""
     run = ThreadRun()
     steps: list[ThreadStep] | None = [] if record else None
@@ -43,7 +48,8 @@ def run_threaded(chooser: Any, seed: int, body: Callable[[], Any], tracer: Trace
     run.steps = steps
     saved = random.getstate()
     random.seed(seed)
-    sched.adopt_current(threading.current_thread().name)
+    first = sched.adopt_current("event loop" if event_loop else threading.current_thread().name)
+    first.no_points = event_loop  # task steps are the loop's scheduling points
     tracer.sched = sched
     sched.tracer = tracer  # type: ignore[attr-defined]
     primitives.install(sched)

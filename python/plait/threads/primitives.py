@@ -252,13 +252,18 @@ def _sleep(seconds: float) -> None:
     sched.sleep(seconds)
 
 
+MONOTONIC_EPOCH = 1000.0
+WALL_EPOCH = 1_767_225_600.0  # 2026-01-01 00:00:00 UTC
+
+
 class _Clocks:
-    """time.monotonic / time.time as actors see them: real base plus virtual time."""
+    """time.monotonic / time.time as actors see them: a fixed epoch plus virtual time, so
+    that a replay reads exactly the same times."""
 
     def __init__(self, clock: VirtualClock) -> None:
         self.clock = clock
-        self.monotonic0 = _real_monotonic()
-        self.time0 = _real_time()
+        self.monotonic0 = MONOTONIC_EPOCH
+        self.time0 = WALL_EPOCH
 
     def monotonic(self) -> float:
         sched = ACTIVE

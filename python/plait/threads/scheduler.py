@@ -65,6 +65,7 @@ class Actor:
     where: tuple[str, int, str] | None = None  # source location of its last scheduling point
     pending: list[Access] = field(default_factory=list)  # footprint of its current step
     opaque: bool = False  # its current step may touch anything (plait.point(), I/O)
+    no_points: bool = False  # the event loop's thread: accesses are footprints, not points
 
     def runnable(self) -> bool:
         return not self.finished and self.blocked_on is None

@@ -129,7 +129,8 @@ class Tracer:
             return
         where = (frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name)
         if isinstance(info, str):
-            sched.point("may switch here (GIL)", None, where)
+            if not sched.me().no_points:  # type: ignore[union-attr]
+                sched.point("may switch here (GIL)", None, where)
             return
         kind, write, name = info
         if kind == "modattr":
@@ -144,17 +145,18 @@ class Tracer:
                 return  # builtins, functions, classes, modules: not shared state worth a switch
         access = _access(frame, kind, write, name)
         access.where = where
-        if self.gil:
+        if self.gil or sched.me().no_points:  # type: ignore[union-attr]
             sched.note(access)
             return
         verb = "writes" if write else "reads"
         sched.point(f"{verb} {access.what}", access, where)
 
     def on_line(self, frame: types.FrameType) -> None:
-        if self.sched is None or self.sched.over or self.sched.me() is None:
+        sched = self.sched
+        if sched is None or sched.over or sched.me() is None or sched.me().no_points:
             return
         where = (frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name)
-        self.sched.point("line", None, where)
+        sched.point("line", None, where)
 
     def start(self) -> None:
         if self.granularity == "sync":
