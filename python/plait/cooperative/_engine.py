@@ -68,32 +68,35 @@ def _run_on_new_loop(main: Any) -> None:
     )
     if handle_sigint:
         signal.signal(signal.SIGINT, on_sigint)
+    graceful = True
     try:
         loop.run_until_complete(task)
     except asyncio.CancelledError:
         if interrupted:
             raise KeyboardInterrupt from None
         raise
+    except KeyboardInterrupt:
+        graceful = False  # the second Ctrl-C: do not wait for anything
+        raise
     finally:
         if handle_sigint:
             signal.signal(signal.SIGINT, signal.default_int_handler)
         try:
-            leftovers = [t for t in asyncio.all_tasks(loop) if not t.done()]
-            for leftover in leftovers:
-                leftover.cancel()
-            if leftovers:
-                loop.run_until_complete(asyncio.wait(leftovers))
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.run_until_complete(loop.shutdown_default_executor())
+            if graceful:
+                leftovers = [t for t in asyncio.all_tasks(loop) if not t.done()]
+                for leftover in leftovers:
+                    leftover.cancel()
+                if leftovers:
+                    loop.run_until_complete(asyncio.wait(leftovers))
+                loop.run_until_complete(loop.shutdown_asyncgens())
+                loop.run_until_complete(loop.shutdown_default_executor())
         finally:
             loop.close()
 
 
-class _Timeout(Exception):
-    pass
-
-
 class CooperativeRun:
+    """The cooperative tests of one session (or of one xdist worker) and their fixtures."""
+
     def __init__(self, session: pytest.Session, settings: Settings) -> None:
         self.session = session
         self.config = session.config
