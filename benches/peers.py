@@ -33,13 +33,22 @@ def peer_python(*packages: str, version: str | None = None) -> Path:
     return python
 
 
-def run_peer(python: Path, script: str, *args: str, timeout: float = 600) -> dict:
-    """Run a driver script with the peer venv; it prints one JSON object as its last line."""
-    done = subprocess.run([str(python), "-c", script, *args], capture_output=True, text=True,
-                          timeout=timeout)
+def run_peer(python: Path, script: str, *args: str, timeout: float = 600,
+             launcher: tuple[str, ...] = ()) -> dict:
+    """Run a driver script with the peer venv; it prints one JSON object as its last line.
+
+    ``launcher``: a command the peer needs around its interpreter (``frontrun`` wants its CLI,
+    ``frontrun python ...``, to be active); empty runs the python directly."""
+    done = subprocess.run([*launcher, str(python), "-c", script, *args], capture_output=True,
+                          text=True, timeout=timeout)
     if done.returncode != 0:
         raise RuntimeError(f"peer driver failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def peer_tool(python: Path, name: str) -> Path:
+    """A console script installed in the peer venv next to its python (e.g. ``frontrun``)."""
+    return python.parent / name
 
 
 def peak_rss_mib() -> float:
