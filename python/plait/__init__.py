@@ -16,6 +16,9 @@ _LAZY = {
     "explore": "plait.api",
     "replay": "plait.api",
     "point": "plait.api",
+    "read": "plait.api",
+    "write": "plait.api",
+    "RaceWarning": "plait.races",
     "ExplorationResult": "plait.api",
     "InterleavingFailure": "plait.errors",
     "ReplayDivergence": "plait.errors",
@@ -28,7 +31,8 @@ _LAZY = {
 __all__ = sorted([*_LAZY, "__version__"])
 
 if TYPE_CHECKING:  # pragma: no cover
-    from plait.api import ExplorationResult, explore, point, replay
+    from plait.api import ExplorationResult, explore, point, read, replay, write
+    from plait.races import RaceWarning
     from plait.concurrent import call_concurrently, make_concurrent_calls
     from plait.errors import ConfigError, InterleavingFailure, PlaitError, ReplayDivergence
 

@@ -13,7 +13,7 @@ from plait.runner import ExplorationResult
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-__all__ = ["ExplorationResult", "explore", "point", "replay"]
+__all__ = ["ExplorationResult", "explore", "point", "read", "replay", "write"]
 
 
 class FailureStore(Protocol):
@@ -49,7 +49,7 @@ def _run(fn: Callable[..., Any], spec: dict[str, Any], args: tuple[Any, ...],
             f"@plait.explore needs an `async def` or a plain `def` test; {fn.__qualname__} "
             "is a generator"
         )
-    name = context.name or fn.__qualname__
+    name = context.name or getattr(fn, "__qualname__", None) or repr(fn)
     hint = context.replay_hint
     store = context.store if context.key else None
 
@@ -116,7 +116,7 @@ def explore(fn: F | None = None, /, *, strategy: str | None = None,
             pct_depth: int | None = None, timer_slack: float | None = None,
             granularity: str | None = None, atomicity: str | None = None,
             trace_modules: list[str] | None = None, skip_modules: list[str] | None = None,
-            hang_timeout: float | None = None) -> Any:
+            hang_timeout: float | None = None, races: str | None = None) -> Any:
     """Run the decorated ``async def`` test under many schedules.
 
     ``strategy``: ``auto`` (default: exhaustive ``dfs`` on half the budget, then ``pct``),
@@ -134,6 +134,9 @@ def explore(fn: F | None = None, /, *, strategy: str | None = None,
     ``trace_modules`` / ``skip_modules``: widen or narrow which code is traced.
     ``hang_timeout``: seconds a thread may run without reaching a scheduling point before
     it is reported as stuck in something plait does not control (default 10).
+    ``races``: when the test passes, data races seen on the default schedule are reported
+    as a ``plait.RaceWarning`` (``warn``, default), fail the test (``error``), or not
+    (``ignore``).
     """
     spec = {k: v for k, v in {
         "strategy": strategy, "max_executions": max_executions, "max_seconds": max_seconds,
@@ -142,7 +145,7 @@ def explore(fn: F | None = None, /, *, strategy: str | None = None,
         "granularity": granularity, "atomicity": atomicity,
         "trace_modules": None if trace_modules is None else tuple(trace_modules),
         "skip_modules": None if skip_modules is None else tuple(skip_modules),
-        "hang_timeout": hang_timeout,
+        "hang_timeout": hang_timeout, "races": races,
     }.items() if v is not None}
     if fn is not None:
         if not callable(fn):
@@ -188,3 +191,35 @@ def point() -> _Point:
         if me is not None:
             me.opaque = True  # what follows may touch state plait cannot see
     return _Point()
+
+
+def _declare(obj: Any, name: str | None, write: bool) -> None:
+    from plait.threads import primitives
+    from plait.threads.scheduler import Access
+
+    sched = primitives.ACTIVE
+    if sched is None or sched.me() is None:
+        return
+    import sys
+
+    frame = sys._getframe(2)
+    where = (frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name)
+    label = f"{type(obj).__name__}" + (f".{name}" if name else "")
+    access = Access(hash(("declared", id(obj), name)), write, label, where)
+    sched.keep.append(obj)
+    me = sched.me()
+    if me is not None and me.no_points:
+        sched.note(access)
+        return
+    sched.point(f"{'writes' if write else 'reads'} {label} (declared)", access, where)
+
+
+def read(obj: Any, name: str | None = None) -> None:
+    """Declare a read of ``obj`` (or of its part ``name``) that tracing cannot see, e.g. a
+    C extension's state or a file: a scheduling point with that footprint."""
+    _declare(obj, name, False)
+
+
+def write(obj: Any, name: str | None = None) -> None:
+    """Declare a write of ``obj`` (or of its part ``name``) that tracing cannot see."""
+    _declare(obj, name, True)

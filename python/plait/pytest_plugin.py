@@ -21,6 +21,8 @@ _OPTIONS = (
     ("--plait-seed", "plait_seed", "seed", "seed for random/pct and the random module (default 0)"),
     ("--plait-timer-slack", "plait_timer_slack", "timer_slack",
      "timers due within this many seconds of each other may fire in any order (default 0.1)"),
+    ("--plait-races", "plait_races", "races",
+     "data races seen in a passing test: warn (default), error or ignore"),
     ("--plait-replay", "plait_replay", "replay",
      "replay this token (plait1:...) instead of exploring; select the test it came from"),
 )

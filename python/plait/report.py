@@ -102,7 +102,8 @@ def format_conflicts(run: Any) -> list[str]:
     names = {actor.id: actor.name for actor in sched.actors.values()}
     by_key: dict[int, list[Any]] = {}
     for actor, access in sched.accesses:
-        by_key.setdefault(access.key, []).append((actor, access))
+        if not access.sync:
+            by_key.setdefault(access.key, []).append((actor, access))
     lines: list[str] = []
     for seq in by_key.values():
         actors = {a for a, _ in seq}

@@ -251,6 +251,8 @@ def _explore(body: Body, options: Options, name: str, replay_hint: str | None) -
             f"dfs(preemption bounds {bounds[0]}-{bounds[-1]})"
         used.insert(0, label)
     result.strategy = "+".join(used) if used else options.strategy
+    if failure is None and options.races != "ignore":
+        _check_races(body, options, name)
     result.elapsed = time.monotonic() - started
     if failure is not None:
         token, error, at = failure
@@ -259,6 +261,21 @@ def _explore(body: Body, options: Options, name: str, replay_hint: str | None) -
                                              replay_hint)
         raise result.failure
     return result
+
+
+def _check_races(body: Body, options: Options, name: str) -> None:
+    """One more execution, on the default schedule, recording every access: races that
+    no lock, start or join orders are reported even though the assertions held."""
+    from plait import races
+
+    explorer = _new_explorer(options, "dfs", 1, None)
+    if not explorer.start_execution():  # pragma: no cover
+        return
+    error, trace = body.execute(explorer, explorer.execution_seed(), options, True)
+    explorer.end_execution(error is not None)
+    run = trace.threads if isinstance(trace, StepTrace) else trace
+    if run is not None and len(run.sched.actors) > 1:
+        races.check(run.sched, options.races, name)
 
 
 def _replay(body: Body, options: Options, name: str, replay_hint: str | None) -> ExplorationResult:

@@ -37,6 +37,7 @@ class Options:
     trace_modules: tuple[str, ...] = ()
     skip_modules: tuple[str, ...] = ()
     hang_timeout: float = 10.0
+    races: str = "warn"
 
     def merged(self, **overrides: Any) -> Options:
         """These options with every non-None override applied, validated."""
@@ -82,7 +83,8 @@ def validate(options: Options) -> Options:
     from plait.threads.tracing import ATOMICITY, GRANULARITIES
 
     for name, value, accepted in (("granularity", options.granularity, GRANULARITIES),
-                                  ("atomicity", options.atomicity, ATOMICITY)):
+                                  ("atomicity", options.atomicity, ATOMICITY),
+                                  ("races", options.races, ("warn", "error", "ignore"))):
         if value not in accepted:
             raise ConfigError(
                 f"plait option {name}={value!r} is not known; accepted: {', '.join(accepted)}"

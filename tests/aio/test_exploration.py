@@ -18,11 +18,13 @@ from aio_programs import task_counter, thread_and_task  # noqa: E402
                                                              (4, 576, 2520)])
 def test_dpor_one_execution_per_trace_dfs_all_orders(tasks: int, traces: int,
                                                      all_orders: int) -> None:
-    dpor = plait.explore(strategy="dpor", stop_on_first=False, max_executions=10_000)(
+    dpor = plait.explore(strategy="dpor", stop_on_first=False, max_executions=10_000,
+                         races="ignore")(
         task_counter(tasks, check=False)).explore()
     assert dpor.exhausted and dpor.distinct == traces
     if tasks < 4:
-        dfs = plait.explore(strategy="dfs", stop_on_first=False, max_executions=10_000)(
+        dfs = plait.explore(strategy="dfs", stop_on_first=False, max_executions=10_000,
+                            races="ignore")(
             task_counter(tasks, check=False)).explore()
         assert dfs.exhausted and dfs.executions == all_orders
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import _thread
 import queue
 import threading
 import time
@@ -57,17 +58,14 @@ def deadlock_body() -> None:
     two.join()
 
 
-REAL_LOCK = threading.Lock()  # created before any execution: plait cannot see it
+HELD = _thread.allocate_lock()  # a real lock, taken at import: plait cannot see it
+HELD.acquire()
 
 
 def stuck_body() -> None:
-    REAL_LOCK.acquire()
-    try:
-        worker = threading.Thread(target=lambda: REAL_LOCK.acquire())
-        worker.start()
-        worker.join()
-    finally:
-        REAL_LOCK.release()
+    worker = threading.Thread(target=lambda: HELD.acquire(True, 20))  # blocks for real
+    worker.start()
+    worker.join()
 
 
 def producer_consumer() -> None:

@@ -72,7 +72,7 @@ class Lock:
 
     def _point(self, sched: Scheduler, what: str) -> None:
         where = _user_frame(3) if sched.trace is not None else None
-        sched.point(what, Access(id(self), True, self.plait_label(), where), where)
+        sched.point(what, Access(id(self), True, self.plait_label(), where, sync=True), where)
 
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
         sched = self._controlled()
@@ -99,7 +99,7 @@ class Lock:
                     if self._locked:
                         return False
                 # the retry after the wake-up is part of the new step: it touches the lock
-                sched.note(Access(id(self), True, self.plait_label(), None))
+                sched.note(Access(id(self), True, self.plait_label(), None, sync=True))
         self._locked = True
         me = sched.me()
         self._holder = me

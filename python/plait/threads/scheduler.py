@@ -47,6 +47,7 @@ class Access:
     write: bool
     what: str  # human text: "Counter.value", "global total", "subscript"
     where: tuple[str, int, str] | None
+    sync: bool = False  # a lock or thread start/end: orders steps, is never a data race
 
 
 @dataclass(eq=False)
@@ -115,15 +116,18 @@ class Scheduler:
         self.actors[actor.id] = actor
         if self.current is not None:
             # spawn happens-before the child's first step: the parent writes, the child reads
-            self.note(Access(_thread_key(actor), True, f"start of {name}", None))
+            self.note(Access(_thread_key(actor), True, f"start of {name}", None, sync=True))
         return actor
 
     def note(self, access: Access) -> None:
         """An access of the running actor's current step that is not a scheduling point."""
+        actor = self.me()
+        if actor is None:
+            return
         if self.record_footprints:
-            actor = self.me()
-            if actor is not None:
-                actor.pending.append(access)
+            actor.pending.append(access)
+        if self.trace is not None:
+            self.accesses.append((actor.id, access))
 
     def adopt_current(self, name: str) -> Actor:
         """Make the calling thread (the test body's) an actor, and the running one."""
@@ -142,11 +146,11 @@ class Scheduler:
         actor.ident = _get_ident()
         self.by_ident[actor.ident] = actor
         self._wait(actor)
-        self.note(Access(_thread_key(actor), False, f"start of {actor.name}", None))
+        self.note(Access(_thread_key(actor), False, f"start of {actor.name}", None, sync=True))
 
     def exit(self, actor: Actor) -> None:
         """Last thing an actor thread does: it is finished; pass the baton on."""
-        self.note(Access(_thread_key(actor), True, f"end of {actor.name}", None))
+        self.note(Access(_thread_key(actor), True, f"end of {actor.name}", None, sync=True))
         actor.finished = True
         self._wake_joiners(actor)
         if self.over or actor.aborted:
@@ -290,7 +294,7 @@ class Scheduler:
         while not target.finished:
             if not self.block(target, timeout, what=f"joins {target.name}"):
                 return False
-        self.note(Access(_thread_key(target), False, f"end of {target.name}", None))
+        self.note(Access(_thread_key(target), False, f"end of {target.name}", None, sync=True))
         return True
 
     def _wake_joiners(self, actor: Actor) -> None:
@@ -300,7 +304,8 @@ class Scheduler:
     def finish_body(self) -> None:
         """The test body returned: let the other actors run to their end, in default order."""
         me = self.me()
-        self.free = True
+        # Threads still running after the body are part of the execution: their steps are
+        # explored like any other (a race with an unjoined thread is still a race).
         while me is not None and not self.over:
             others = [a for a in self.actors.values() if a is not me and not a.finished]
             if not others:

@@ -35,6 +35,21 @@ _ACCESS = {
 }
 _GIL_SWITCH = {"CALL", "CALL_FUNCTION_EX", "CALL_KW", "JUMP_BACKWARD"}
 
+# Methods of the built-in containers, C code that tracing cannot enter: loading one of
+# these names is taken as a read or a write of "some container's items" (the container
+# itself is on the value stack, out of Python's sight), which keeps reduction sound.
+_MUTATORS = frozenset({
+    "append", "extend", "insert", "pop", "remove", "clear", "update", "setdefault", "add",
+    "discard", "popitem", "sort", "reverse", "appendleft", "popleft", "extendleft", "rotate",
+    "__setitem__", "__delitem__", "__iadd__", "difference_update", "intersection_update",
+    "symmetric_difference_update",
+})
+_READERS = frozenset({
+    "get", "keys", "values", "items", "copy", "count", "index", "__getitem__",
+    "__contains__", "__len__", "__iter__", "issubset", "issuperset", "union", "intersection",
+    "difference",
+})
+
 GRANULARITIES = ("access", "line", "sync")
 ATOMICITY = ("free-threaded", "gil")
 
@@ -184,6 +199,10 @@ def _access(frame: types.FrameType, kind: str, write: bool, name: str) -> Access
         # The container is on the value stack, which Python cannot see: all subscripts share
         # one key, an over-approximation that keeps partial-order reduction sound.
         return Access(hash(("item",)), write, "an item of a container", None)
+    if not write and name in _MUTATORS:
+        return Access(hash(("item",)), True, f"a container's items (.{name}())", None)
+    if not write and name in _READERS:
+        return Access(hash(("item",)), False, f"a container's items (.{name}())", None)
     # Attribute of an object plait cannot see: keyed by name (sound over-approximation).
     owner = _guess_owner(frame, name)
     return Access(hash(("attr", name)), write, f"{owner}.{name}" if owner else f".{name}", None)
