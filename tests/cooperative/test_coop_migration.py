@@ -79,30 +79,3 @@ async def test_ours():
     # its options are not registered by plait
     result = pytester.runpytest("--max-asyncio-tasks=3")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-
-
-@pytest.mark.skipif(
-    not PEER_INSTALLED,
-    reason="needs pytest-asyncio-cooperative installed (not a dependency of plait)",
-)
-def test_beside_the_installed_peer(pytester, ini):
-    pytester.makepyfile(
-        """
-import asyncio
-import importlib.util
-
-import pytest
-
-PEER_INSTALLED = importlib.util.find_spec("pytest_asyncio_cooperative") is not None
-
-@pytest.mark.plait_cooperative
-async def test_ours():
-    await asyncio.sleep(0.01)
-
-@pytest.mark.asyncio_cooperative
-async def test_theirs():
-    await asyncio.sleep(0.01)
-"""
-    )
-    result = pytester.runpytest("-W", "ignore::plait.cooperative.PlaitCooperativeWarning")
-    result.assert_outcomes(passed=2)
