@@ -25,7 +25,7 @@ demo: ## explore the bundled examples: show each bug found and replay its token
 
 test: build test-rust test-python ## run every test: cargo and pytest
 
-test-rust: ## cargo tests of the engine
+test-rust: ## cargo tests of the engine (dpor's differential test against brute force included)
 	cargo test --workspace --release -q
 
 test-python: ## pytest suite (tests/ and the examples)
