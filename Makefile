@@ -31,11 +31,12 @@ test-rust: ## cargo tests of the engine (dpor's differential test against brute 
 test-python: ## pytest suite (tests/ and the examples)
 	$(PY) -m pytest -q
 
-lint: ## clippy, rustfmt, ruff, mypy
+lint: build ## rustfmt, clippy, ruff, mypy, and stubtest (the .pyi against the binary)
 	cargo fmt --all --check
-	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy --workspace --all-targets -q -- -D warnings
 	$(BIN)/ruff check python tests examples benches
 	$(BIN)/mypy
+	$(PY) -m mypy.stubtest plait._native
 
 bench: build ## run the benchmarks (they install the peers into benches/.venv-peers)
 	$(PY) benches/run_all.py

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from peers import peak_rss_mib, peer_python, ratio, run_peer  # noqa: E402
+from peers import peak_rss_mib, peer_python, ratio, run_peer
 
 PROGRAM = '''
 import asyncio, random

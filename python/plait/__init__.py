@@ -28,13 +28,17 @@ _LAZY = {
     "make_concurrent_calls": "plait.concurrent",
 }
 
-__all__ = sorted([*_LAZY, "__version__"])
+__all__ = [
+    "ConfigError", "ExplorationResult", "InterleavingFailure", "PlaitError", "RaceWarning",
+    "ReplayDivergence", "__version__", "call_concurrently", "explore", "make_concurrent_calls",
+    "point", "read", "replay", "write",
+]
 
 if TYPE_CHECKING:  # pragma: no cover
     from plait.api import ExplorationResult, explore, point, read, replay, write
-    from plait.races import RaceWarning
     from plait.concurrent import call_concurrently, make_concurrent_calls
     from plait.errors import ConfigError, InterleavingFailure, PlaitError, ReplayDivergence
+    from plait.races import RaceWarning
 
 
 def __getattr__(name: str) -> Any:

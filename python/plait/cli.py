@@ -27,7 +27,7 @@ def _files(paths: list[str]) -> Iterator[Path]:
             raise SystemExit(f"plait: {raw}: no such Python file or directory")
 
 
-def _explored(path: Path) -> Iterator[tuple[str, Callable[..., Any]]]:
+def _explored(path: Path) -> Iterator[tuple[str, Any]]:
     name = "plait_cli_" + "_".join(path.with_suffix("").parts).replace("-", "_").replace(".", "_")
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:  # pragma: no cover

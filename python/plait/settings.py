@@ -89,14 +89,14 @@ def validate(options: Options) -> Options:
             raise ConfigError(
                 f"plait option {name}={value!r} is not known; accepted: {', '.join(accepted)}"
             )
-    modules = {}
+    modules: dict[str, Any] = {}
     for name in ("trace_modules", "skip_modules"):
-        value = getattr(options, name)
-        if isinstance(value, str):
-            value = tuple(v.strip() for v in value.replace(",", " ").split() if v.strip())
-        if not all(isinstance(v, str) for v in value):
-            raise ConfigError(f"plait option {name} must be module names or paths, got {value!r}")
-        modules[name] = tuple(value)
+        given: Any = getattr(options, name)
+        if isinstance(given, str):
+            given = tuple(v.strip() for v in given.replace(",", " ").split() if v.strip())
+        if not all(isinstance(v, str) for v in given):
+            raise ConfigError(f"plait option {name} must be module names or paths, got {given!r}")
+        modules[name] = tuple(given)
     replay = options.replay
     if replay is not None:
         replay = str(replay).strip()

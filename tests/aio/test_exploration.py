@@ -11,7 +11,7 @@ import plait
 from plait.errors import InterleavingFailure
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from aio_programs import task_counter, thread_and_task  # noqa: E402
+from aio_programs import task_counter, thread_and_task
 
 
 @pytest.mark.parametrize(("tasks", "traces", "all_orders"), [(2, 4, 6), (3, 36, 90),

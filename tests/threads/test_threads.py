@@ -14,7 +14,7 @@ import plait
 from plait.errors import Deadlock, InterleavingFailure
 
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent))
-from programs import (  # noqa: E402
+from programs import (
     Counter,
     bank,
     counter_body,

@@ -133,7 +133,9 @@ class PlaitLoop(asyncio.SelectorEventLoop):
         return actor
 
     # -- actors ----------------------------------------------------------------------------
-    def create_task(self, coro: Any, *, name: str | None = None, **kwargs: Any) -> Any:
+    def create_task(  # type: ignore[override]
+        self, coro: Any, *, name: str | None = None, **kwargs: Any
+    ) -> Any:
         if name is None:
             self._plait_tasks += 1
             name = f"Task-{self._plait_tasks}"
@@ -163,7 +165,9 @@ class PlaitLoop(asyncio.SelectorEventLoop):
     def actor_name(self, actor: int) -> str:
         return self._plait_names.get(actor, f"actor {actor}")
 
-    def run_in_executor(self, executor: Any, func: Callable[..., Any], *args: Any) -> Any:
+    def run_in_executor(  # type: ignore[override]
+        self, executor: Any, func: Callable[..., Any], *args: Any
+    ) -> Any:
         self._check_closed()  # type: ignore[attr-defined]
         future = self.create_future()
         name = getattr(func, "__qualname__", None) or type(func).__name__
@@ -173,7 +177,7 @@ class PlaitLoop(asyncio.SelectorEventLoop):
             def job() -> None:
                 try:
                     result = func(*args)
-                except BaseException as exc:  # noqa: BLE001 - handed to the future
+                except BaseException as exc:
                     self.call_soon_threadsafe(_settle, future, None, exc)
                 else:
                     self.call_soon_threadsafe(_settle, future, result, None)
@@ -187,7 +191,9 @@ class PlaitLoop(asyncio.SelectorEventLoop):
         self.call_soon(_ExecutorJob(actor, future, func, args))
         return future
 
-    def call_soon_threadsafe(self, callback: Any, *args: Any, context: Any = None) -> Any:
+    def call_soon_threadsafe(  # type: ignore[override]
+        self, callback: Any, *args: Any, context: Any = None
+    ) -> Any:
         handle = super().call_soon_threadsafe(callback, *args, context=context)
         if self._plait_sched is not None:
             self._plait_sched.wake(self)
@@ -268,7 +274,7 @@ class PlaitLoop(asyncio.SelectorEventLoop):
         trace = self._plait_trace
         before = task_location(handle) if trace is not None else None
         handle._run()
-        if trace is not None:
+        if trace is not None and before is not None:
             trace.step(actor, self.actor_name(actor), describe_handle(handle), before,
                        task_location(handle), self._plait_clock)
         if me is None or not sched.record_footprints:
@@ -277,7 +283,7 @@ class PlaitLoop(asyncio.SelectorEventLoop):
             self._plait_mixed = True
             me.opaque = True
         else:
-            self._plait_chooser.record_step(
+            self._plait_chooser.record_step(  # type: ignore[attr-defined]
                 actor, [(a.key & 0xFFFFFFFFFFFFFFFF, a.write) for a in me.pending])
         me.pending = []
 
@@ -376,9 +382,10 @@ class PlaitLoop(asyncio.SelectorEventLoop):
     def describe_blocked(self) -> str:
         lines = ["every task is blocked and nothing can wake one (a deadlock):"]
         for task in self._plait_keep:
-            if isinstance(task, _TASK_TYPES) and not task.done():
+            if isinstance(task, _TASK_TYPES) and not task.done():  # type: ignore[attr-defined]
                 where = task_location_of_task(task)
-                lines.append(f"  {self.actor_name(task._plait_actor)} waits at {where}")
+                actor = getattr(task, "_plait_actor", LANE)
+                lines.append(f"  {self.actor_name(actor)} waits at {where}")
         return "\n".join(lines)
 
 

@@ -217,7 +217,7 @@ def _start(self: threading.Thread) -> None:
             run()
         except ExecutionOver:
             pass
-        except BaseException as exc:  # noqa: BLE001 - an exception in a thread fails the test
+        except BaseException as exc:
             sched.errors.append((actor, exc))
         finally:
             try:

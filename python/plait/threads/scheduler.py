@@ -386,7 +386,7 @@ def _local_names(thing: Any, frame: Any) -> str:
         depth += 1
         try:
             names = [n for n, v in frame.f_locals.items() if v is thing]
-        except Exception:  # noqa: BLE001 - a frame whose locals cannot be read
+        except Exception:
             names = []
         if names and "/threading.py" not in frame.f_code.co_filename \
                 and "/plait/" not in frame.f_code.co_filename:

@@ -168,7 +168,8 @@ class Tracer:
 
     def on_line(self, frame: types.FrameType) -> None:
         sched = self.sched
-        if sched is None or sched.over or sched.me() is None or sched.me().no_points:
+        me = sched.me() if sched is not None else None
+        if sched is None or sched.over or me is None or me.no_points:
             return
         where = (frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name)
         sched.point("line", None, where)
