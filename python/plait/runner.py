@@ -38,6 +38,10 @@ class Body:
         self.tracer: Any = None
 
     def begin(self, options: Options) -> None:
+        # Tasks switch only at their awaits: tracing their code only serves the footprints
+        # that dpor needs. Other strategies on asyncio skip the tracer (and its cost).
+        if self.is_async and options.strategy not in ("auto", "dpor"):
+            return
         if self.tracer is None:
             from plait.threads import make_tracer
 
@@ -63,7 +67,7 @@ class Body:
                 outcome["failure"] = run_execution(chooser, None, self.call, options.timer_slack,
                                                    trace, sched=primitives.ACTIVE)
         try:
-            run = run_threaded(chooser, seed, call, self.tracer, record=record,
+            run = run_threaded(chooser, seed, call, self.tracer or _NO_TRACER, record=record,
                                hang_timeout=options.hang_timeout, event_loop=self.is_async)
         except _native.ReplayDivergence as exc:
             raise ReplayDivergence(str(exc)) from None
@@ -140,6 +144,18 @@ def _new_explorer(options: Options, strategy: str, max_executions: int,
         raise ConfigError(f"cannot replay {options.replay!r}: {exc}") from None
     except _native.ConfigError as exc:
         raise ConfigError(str(exc)) from None
+
+
+class _NoTracer:
+    """Stands in for the tracer when nothing is traced."""
+
+    sched: Any = None
+
+    def enable_in_this_thread(self) -> None:
+        pass
+
+
+_NO_TRACER: Any = _NoTracer()
 
 
 def run_execution(chooser: Any, seed: int | None, body: Callable[[], Coroutine[Any, Any, Any]],

@@ -347,7 +347,7 @@ class PlaitLoop(asyncio.SelectorEventLoop):
 
     def _plait_threads_running(self) -> bool:
         sched = self._plait_sched
-        if sched is None:
+        if sched is None or len(sched.actors) < 2:  # the loop's thread alone (the usual case)
             return False
         me = sched.me()
         return any(a is not me and not a.finished for a in sched.actors.values())
