@@ -21,7 +21,7 @@ build: $(PY) ## compile the Rust engine and install plait (editable) with its de
 install: build demo ## build and install plait, then explore the bundled examples (finds a bug, replays it)
 
 demo: ## explore the bundled examples: show each bug found and replay its token
-	$(BIN)/plait run examples
+	$(BIN)/plait demo examples
 
 test: build test-rust test-python ## run every test: cargo and pytest
 

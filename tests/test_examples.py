@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 import plait
-from plait.errors import InterleavingFailure
+from plait.errors import Deadlock, InterleavingFailure
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -18,11 +18,19 @@ BUGGY = {
     "lost_update": "test_two_increments",
     "check_then_act": "test_withdrawals",
     "startup_order": "test_startup",
+    "counter_threads": "test_counter",
+    "bank_transfer": "test_transfers_conserve_money",
+    "file_writer": "test_file_writers",
+    "lock_order_deadlock": "test_lock_order",
 }
 FIXED = {
     "lost_update": "test_two_increments_locked",
     "check_then_act": "test_withdrawals_locked",
     "startup_order": "test_startup_waits_for_ready",
+    "counter_threads": "test_counter_locked",
+    "bank_transfer": "test_locked_transfers_conserve_money",
+    "file_writer": "test_file_writers_locked",
+    "lock_order_deadlock": "test_same_lock_order",
 }
 
 
@@ -43,13 +51,16 @@ def test_bug_is_found_and_replays_every_time(module: str) -> None:
     failure = caught.value
     assert failure.token.startswith("plait1:")
     assert "Steps, in the order they ran" in failure.report
-    assert isinstance(failure.__cause__, AssertionError)
+    expected = Deadlock if module == "lock_order_deadlock" else AssertionError
+    assert isinstance(failure.__cause__, expected)
     replayed = plait.replay(failure.token)(test)
+    messages = set()
     for _ in range(20):
         with pytest.raises(InterleavingFailure) as again:
             replayed.explore()
         assert type(again.value.__cause__) is type(failure.__cause__)
-        assert str(again.value.__cause__) == str(failure.__cause__)
+        messages.add(str(again.value.__cause__))
+    assert len(messages) == 1  # the same failure, every time
 
 
 @pytest.mark.parametrize("module", sorted(FIXED))
@@ -74,3 +85,12 @@ def test_cli_demo_shows_bug_and_replay(capsys: pytest.CaptureFixture[str]) -> No
     assert "FAILED" in out and "replay 2: fails again (AssertionError)" in out
     assert "1 failed, 1 passed" in out
     assert main(["run", str(EXAMPLES / "lost_update.py")]) == 1
+
+
+def test_thread_examples_name_the_race_and_the_deadlock() -> None:
+    with pytest.raises(InterleavingFailure) as caught:
+        _load("counter_threads").test_counter.explore()
+    assert "Counter.value: " in caught.value.report
+    with pytest.raises(InterleavingFailure) as caught:
+        _load("lock_order_deadlock").test_lock_order.explore()
+    assert "holds the lock created at" in caught.value.report
