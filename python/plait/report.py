@@ -99,7 +99,7 @@ def format_conflicts(run: Any) -> list[str]:
     sched = run.sched
     if sched is None or not sched.accesses:
         return []
-    names = {actor.id: actor.name for actor in sched.actors.values()}
+    names = {**sched.names, **{actor.id: actor.name for actor in sched.actors.values()}}
     by_key: dict[int, list[Any]] = {}
     for actor, access in sched.accesses:
         if not access.sync:
@@ -143,15 +143,15 @@ def format_report(name: str, trace: Any, error: BaseException, token: str,
         if threads is not None and any(s.actor != 1 for s in threads.steps or []):
             lines += ["", "Threads (the event loop's thread is one of them):"]
             lines.extend(format_thread_steps(threads))
-            conflicts = format_conflicts(threads)
-            if conflicts:
-                lines += ["", "Conflicting accesses (same location, different threads, "
-                          "at least one write, interleaved):", *conflicts]
+        conflicts = format_conflicts(threads) if threads is not None else []
+        if conflicts:
+            lines += ["", "Conflicting accesses (same location, different tasks or threads, "
+                      "at least one write, interleaved):", *conflicts]
     else:
         lines.extend(format_thread_steps(trace))
         conflicts = format_conflicts(trace)
         if conflicts:
-            lines += ["", "Conflicting accesses (same location, different threads, "
+            lines += ["", "Conflicting accesses (same location, different tasks or threads, "
                       "at least one write, interleaved):", *conflicts]
     lines.append("")
     if isinstance(error, Deadlock):

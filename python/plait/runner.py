@@ -75,7 +75,7 @@ class Body:
             raise Nondeterminism(str(exc)) from None
         if self.is_async:
             failure = outcome.get("failure") or run.failure
-            if trace is not None and run.steps:
+            if trace is not None:
                 trace.threads = run
             return failure, trace
         return run.failure, run

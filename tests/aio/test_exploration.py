@@ -40,7 +40,8 @@ def test_executor_thread_races_a_task() -> None:
         plait.explore()(thread_and_task()).explore()
     report = caught.value.report
     assert "Threads (the event loop's thread is one of them)" in report
-    assert "executor-1" in report and "writes .value" in report
+    assert "executor-1" in report and "writes Counter.value" in report
+    assert "Conflicting accesses" in report and "Task-3 (bump) read it" in report
     replayed = plait.replay(caught.value.token)(thread_and_task())
     for _ in range(5):
         with pytest.raises(InterleavingFailure):

@@ -273,7 +273,13 @@ class PlaitLoop(asyncio.SelectorEventLoop):
             me.pending = []
         trace = self._plait_trace
         before = task_location(handle) if trace is not None else None
+        mark = len(sched.accesses)
         handle._run()
+        if sched.trace is not None and len(sched.accesses) > mark:
+            # the loop's thread ran this task's step: its accesses are the task's
+            sched.names[actor] = self.actor_name(actor)
+            for index in range(mark, len(sched.accesses)):
+                sched.accesses[index] = (actor, sched.accesses[index][1])
         if trace is not None and before is not None:
             trace.step(actor, self.actor_name(actor), describe_handle(handle), before,
                        task_location(handle), self._plait_clock)

@@ -100,6 +100,7 @@ class Scheduler:
         self.record_footprints = record_footprints
         self.accesses: list[tuple[int, Access]] = []  # (actor, access), when tracing
         self.keep: list[Any] = []  # modeled objects whose ids key footprints
+        self.names: dict[int, str] = {}  # names of actors that are not threads (tasks)
         self.free = False  # after the body ends: no engine decisions, default order
         self.deadlock: Deadlock | None = None
 

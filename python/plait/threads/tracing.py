@@ -129,6 +129,11 @@ class Tracer:
                         # `module.name` / `Class.name`: decided at run time by what the
                         # global holds (see on_instruction)
                         found[ins.offset] = ("modattr", False, f"{previous.argval}.{ins.argval}")
+                    elif (access[0] == "attr" and previous is not None
+                          and previous.opname in ("LOAD_FAST", "LOAD_DEREF", "LOAD_CLOSURE")):
+                        # `name.attr`: the variable's name lets a report say whose attribute
+                        found[ins.offset] = ("attr", access[1],
+                                             f"{ins.argval}@{previous.argval}")
                     else:
                         found[ins.offset] = (access[0], access[1], str(ins.argval))
                 elif self.gil and ins.opname in _GIL_SWITCH:
@@ -158,7 +163,7 @@ class Tracer:
             value = frame.f_globals.get(name, _MISSING)
             if value is _MISSING or callable(value) or isinstance(value, types.ModuleType):
                 return  # builtins, functions, classes, modules: not shared state worth a switch
-        access = _access(frame, kind, write, name)
+        access = _access(frame, kind, write, name, sched.trace is not None)
         access.where = where
         if self.gil or sched.me().no_points:  # type: ignore[union-attr]
             sched.note(access)
@@ -190,7 +195,8 @@ class Tracer:
             self.backend.enable_in_this_thread()
 
 
-def _access(frame: types.FrameType, kind: str, write: bool, name: str) -> Access:
+def _access(frame: types.FrameType, kind: str, write: bool, name: str,
+            describe: bool = False) -> Access:
     if kind == "global":
         return Access(hash(("global", id(frame.f_globals), name)), write, f"global {name}", None)
     if kind == "cell":
@@ -200,18 +206,19 @@ def _access(frame: types.FrameType, kind: str, write: bool, name: str) -> Access
         # The container is on the value stack, which Python cannot see: all subscripts share
         # one key, an over-approximation that keeps partial-order reduction sound.
         return Access(hash(("item",)), write, "an item of a container", None)
+    # Attribute of an object plait cannot see: keyed by name (sound over-approximation).
+    name, _, variable = name.partition("@")
     if not write and name in _MUTATORS:
         return Access(hash(("item",)), True, f"a container's items (.{name}())", None)
     if not write and name in _READERS:
         return Access(hash(("item",)), False, f"a container's items (.{name}())", None)
-    # Attribute of an object plait cannot see: keyed by name (sound over-approximation).
-    owner = _guess_owner(frame, name)
+    owner = _guess_owner(frame, name, variable) if describe else ""
     return Access(hash(("attr", name)), write, f"{owner}.{name}" if owner else f".{name}", None)
 
 
-def _guess_owner(frame: types.FrameType, name: str) -> str:
-    """A readable owner for a report: the class of `self` when it has that attribute."""
-    this = frame.f_locals.get("self") if frame.f_code.co_argcount else None
+def _guess_owner(frame: types.FrameType, name: str, variable: str = "") -> str:
+    """A readable owner for a report: the class of the variable (or of `self`) holding it."""
+    this = frame.f_locals.get(variable or "self")
     if this is not None and (name in getattr(this, "__dict__", {}) or hasattr(type(this), name)):
         return type(this).__name__
     return ""
