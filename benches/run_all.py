@@ -16,6 +16,8 @@ BENCHES = [
     ("threads and tasks, plait vs frontrun and interleave-test", ["threads_bench.py"]),
     ("cooperative runs, plait vs pytest-asyncio-cooperative", ["cooperative_bench.py"]),
     ("concurrent calls, plait vs django-concurrent-test-helper", ["concurrent_bench.py"]),
+    ("thread handoff cost", ["handoff_bench.py"]),
+    ("memory of long explorations", ["memory_bench.py"]),
 ]
 
 
