@@ -5,7 +5,7 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::{canonical, explore, lost_update, lost_update_bug, Op, Outcome, Program};
+use common::{canonical, explore, lost_update, lost_update_bug, run_once, Op, Outcome, Program};
 use plait_core::rng::Rng;
 use plait_core::{decode_token, ConfigError, Explorer, ExplorerConfig, Strategy};
 
@@ -31,7 +31,13 @@ fn traces(program: &Program, schedules: &[Vec<u32>]) -> BTreeSet<Vec<u32>> {
 
 #[test]
 fn lost_update_counters_hit_the_trace_counts() {
-    for (actors, expected) in [(2, 4), (3, 36), (4, 576)] {
+    // Optimal DPOR: exactly one execution per trace ((2n)! / 2^n), none sleep-set blocked.
+    let sizes: &[(usize, usize)] = if cfg!(debug_assertions) {
+        &[(2, 4), (3, 36), (4, 576)]
+    } else {
+        &[(2, 4), (3, 36), (4, 576), (5, 14_400)]
+    };
+    for &(actors, expected) in sizes {
         let prog = lost_update(actors);
         let (schedules, ex) = run(Strategy::Dpor, &prog, 1);
         assert_eq!(schedules.len(), expected, "{actors} actors");
@@ -99,11 +105,21 @@ fn locks_serialise_critical_sections() {
 }
 
 fn random_program(rng: &mut Rng, with_locks: bool) -> (Program, usize) {
-    let actors = 2 + rng.below(2) as usize;
+    random_program_sized(rng, with_locks, 3, 3)
+}
+
+/// 2..=`max_actors` actors of 1..=`max_len` reads and writes (plus a lock section).
+fn random_program_sized(
+    rng: &mut Rng,
+    with_locks: bool,
+    max_actors: u64,
+    max_len: u64,
+) -> (Program, usize) {
+    let actors = 2 + rng.below(max_actors - 1) as usize;
     let nvars = 1 + rng.below(3) as usize;
     let mut prog = Vec::new();
     for _ in 0..actors {
-        let len = 1 + rng.below(3) as usize;
+        let len = 1 + rng.below(max_len) as usize;
         let mut ops: Vec<Op> = (0..len)
             .map(|_| {
                 let v = rng.below(nvars as u64) as usize;
@@ -126,8 +142,48 @@ fn random_program(rng: &mut Rng, with_locks: bool) -> (Program, usize) {
     (prog, nvars)
 }
 
+/// Totals of a differential run.
+#[derive(Debug, Default)]
+struct Totals {
+    programs: u64,
+    traces: usize,
+    executions: usize,
+    /// Executions the engine counted as redundant (sleep-set blocked).
+    redundant: u64,
+    /// Executions not counted as redundant that still repeated a trace.
+    uncounted_repeats: usize,
+}
+
+/// Explores `program` with dpor, returning each execution's schedule and whether the
+/// engine counted it as redundant.
+fn run_dpor_flagged(program: &Program, nvars: usize) -> Vec<(Vec<u32>, bool)> {
+    let mut ex = Explorer::new(ExplorerConfig {
+        strategy: Strategy::Dpor,
+        stop_on_first: false,
+        ..ExplorerConfig::default()
+    })
+    .unwrap();
+    let mut out = Vec::new();
+    while ex.start_execution().unwrap() {
+        let before = ex.stats().redundant;
+        let o = run_once(&mut ex, program, nvars, None).unwrap();
+        ex.end_execution(false).unwrap();
+        out.push((o.schedule, ex.stats().redundant > before));
+    }
+    assert!(ex.stats().exhausted);
+    out
+}
+
+/// Checks dpor against brute force (dfs) on random programs: every trace is reached by an
+/// execution not counted as redundant (so redundant ones are never needed). With `exact`,
+/// also one execution per trace and none redundant, program by program.
 /// `PLAIT_DPOR_PROGRAMS` and `PLAIT_DPOR_SEED` widen the search when changing the engine.
-fn differential(with_locks: bool, programs: u64) -> (usize, usize, u64) {
+fn differential(
+    with_locks: bool,
+    programs: u64,
+    (max_actors, max_len, max_ops): (u64, u64, usize),
+    exact: bool,
+) -> Totals {
     let programs = std::env::var("PLAIT_DPOR_PROGRAMS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -140,45 +196,78 @@ fn differential(with_locks: bool, programs: u64) -> (usize, usize, u64) {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
-    let mut rng = Rng::new(seed + if with_locks { 11 } else { 7 });
-    let (mut total_traces, mut total_executions, mut total_redundant) = (0, 0, 0);
-    for n in 0..programs {
-        let (prog, nvars) = random_program(&mut rng, with_locks);
+    let mut rng = Rng::new(seed + (max_actors - 3) * 100 + if with_locks { 11 } else { 7 });
+    let mut t = Totals::default();
+    while t.programs < programs {
+        let (prog, nvars) = random_program_sized(&mut rng, with_locks, max_actors, max_len);
+        if prog.iter().map(Vec::len).sum::<usize>() > max_ops {
+            continue;
+        }
+        let n = t.programs;
+        t.programs += 1;
         let (all, _) = run(Strategy::Dfs, &prog, nvars);
-        let (reduced, ex) = run(Strategy::Dpor, &prog, nvars);
+        let reduced = run_dpor_flagged(&prog, nvars);
         let expected = traces(&prog, &all);
-        let got = traces(&prog, &reduced);
+        let useful: Vec<Vec<u32>> = reduced
+            .iter()
+            .filter(|(_, r)| !r)
+            .map(|(s, _)| s.clone())
+            .collect();
+        let got = traces(&prog, &useful);
         assert_eq!(got, expected, "program {n} missed traces: {prog:?}");
-        total_traces += expected.len();
-        total_executions += reduced.len();
-        total_redundant += ex.stats().redundant;
+        let redundant = reduced.len() - useful.len();
+        if exact {
+            assert_eq!(
+                (reduced.len(), redundant),
+                (expected.len(), 0),
+                "program {n} is not explored optimally: {prog:?}"
+            );
+        }
+        t.traces += expected.len();
+        t.executions += reduced.len();
+        t.redundant += redundant as u64;
+        t.uncounted_repeats += useful.len() - got.len();
     }
-    (total_traces, total_executions, total_redundant)
+    t
 }
 
 #[test]
 fn differential_against_brute_force_read_write() {
-    let (traces, executions, redundant) = differential(false, 400);
-    println!("read/write: {traces} traces, {executions} executions, {redundant} redundant");
-    // Every execution that is not sleep-set blocked is a new trace.
-    assert_eq!(executions - redundant as usize, traces);
-    assert!(traces > 1000, "the random programs should not be trivial");
+    // Lock-free read/write programs: optimal DPOR explores exactly one execution per trace.
+    let t = differential(false, 400, (3, 3, usize::MAX), true);
+    println!("read/write: {t:?}");
+    assert_eq!((t.executions, t.redundant), (t.traces, 0));
+    assert!(t.traces > 1000, "the random programs should not be trivial");
+    let t = differential(false, 300, (4, 3, 8), true);
+    println!("read/write, up to 4 actors: {t:?}");
+    assert_eq!((t.executions, t.redundant), (t.traces, 0));
 }
 
 #[test]
 fn differential_against_brute_force_with_locks() {
-    let (traces, executions, redundant) = differential(true, 400);
-    println!("locks: {traces} traces, {executions} executions, {redundant} redundant");
-    assert!(executions >= traces);
+    // Blocking makes some executions redundant (counted) and a few repeat a trace
+    // without being sleep-set blocked; no trace may be missed.
+    let t = differential(true, 400, (3, 3, usize::MAX), false);
+    println!("locks: {t:?}");
+    assert!(t.executions >= t.traces);
+    let t = differential(true, 200, (4, 3, 9), false);
+    println!("locks, up to 4 actors: {t:?}");
 }
 
 #[test]
 fn differential_against_brute_force_with_choices() {
     // A step that makes a recorded choice is dependent with everything: every (trace,
     // choice values) pair must still be reached.
-    let mut rng = Rng::new(5);
+    let seed: u64 = std::env::var("PLAIT_DPOR_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let mut rng = Rng::new(seed + 5);
     let (mut total, mut executions) = (0, 0);
-    let programs = if cfg!(debug_assertions) { 50 } else { 200 };
+    let programs = std::env::var("PLAIT_DPOR_PROGRAMS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(if cfg!(debug_assertions) { 50 } else { 200 });
     for n in 0..programs {
         let (mut prog, nvars) = random_program(&mut rng, n % 2 == 0);
         let a = rng.below(prog.len() as u64) as usize;
@@ -221,4 +310,27 @@ fn steps_without_footprints_are_not_reduced_away() {
         schedules.insert(schedule);
     }
     assert_eq!(schedules.len(), 6);
+}
+
+#[test]
+fn memory_is_bounded_by_the_exploration_stack() {
+    // The wakeup trees only hold what is still planned along the current path: the peak
+    // does not grow with the number of executions.
+    let prog = lost_update(4);
+    let mut ex = Explorer::new(ExplorerConfig {
+        strategy: Strategy::Dpor,
+        stop_on_first: false,
+        ..ExplorerConfig::default()
+    })
+    .unwrap();
+    let (mut peak, mut n) = (0, 0);
+    while ex.start_execution().unwrap() {
+        run_once(&mut ex, &prog, 1, None).unwrap();
+        ex.end_execution(false).unwrap();
+        peak = peak.max(ex.retained_bytes());
+        n += 1;
+    }
+    assert_eq!(n, 576);
+    println!("peak retained bytes: {peak}");
+    assert!(peak < 64 * 1024, "{peak}");
 }

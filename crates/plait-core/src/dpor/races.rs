@@ -5,9 +5,12 @@
 //! key it accesses, and, if it writes, the reads since that write. (Keeping all the reads
 //! since the last write, not just the last access, matters: loom's last-access rule
 //! misses traces.) A candidate i races with j when no other candidate orders i before j.
-//! For a race, v = the steps after i that do not happen after i, then j; the actors whose
-//! first step in v has no predecessor in v (the *initials*) are the ones that, run at i's
-//! scheduling point instead, reverse the race. The scheduler adds one of them there.
+//! For a race, v = notdep(i).j: the steps after i (to the end of the execution) that do not
+//! happen after i, then j. Optimal DPOR inserts v into the wakeup tree at i's scheduling
+//! point. The actors whose first step in v (up to j) has no predecessor in v (the
+//! *initials*) are the ones that, run at i's scheduling point instead, reverse the race;
+//! for races that involve blocking the scheduler also adds one of them there, as
+//! source-DPOR does.
 //!
 //! Blocking: an actor can be disabled (waiting on a lock, say) by another actor's step.
 //! Then the race that matters (acquire against acquire) is hidden behind the release that
@@ -32,6 +35,24 @@ pub struct StepView<'a> {
     pub enabled: &'a [u32],
     pub accesses: &'a [Access],
     pub wildcard: bool,
+}
+
+/// A race of step `i` with a later step j, reported by [`RaceAnalysis::analyse`].
+#[derive(Debug, Clone, Copy)]
+pub struct Race<'a> {
+    /// Index of the earlier step.
+    pub i: usize,
+    /// The actors enabled before step i whose scheduling there reverses the race (never
+    /// empty).
+    pub initials: &'a [u32],
+    /// The reversing sequence notdep(i).j: indices of the steps after i (up to the end of
+    /// the execution) that do not happen after it, in execution order, then j.
+    pub v: &'a [usize],
+    /// A plain data race: direct, between two steps with known footprints, and the actor
+    /// of j was never blocked since its previous step. Only plain races may be handled by
+    /// wakeup trees alone; the others (blocking, unknown footprints) also need a
+    /// source-set entry.
+    pub plain: bool,
 }
 
 /// Reusable buffers for the analysis (cleared, not freed, between executions).
@@ -60,6 +81,8 @@ pub struct RaceAnalysis {
     clock: Vec<u32>,
     v: Vec<usize>,
     initials: Vec<u32>,
+    /// Races found: (earlier step, later step, plain).
+    found: Vec<(usize, usize, bool)>,
 }
 
 impl RaceAnalysis {
@@ -73,9 +96,7 @@ impl RaceAnalysis {
         s
     }
 
-    /// Finds the races of `steps` and calls `on_race(i, initials)` for each, where `i` is
-    /// the index of the earlier step and `initials` are the actors enabled before step i
-    /// whose scheduling there reverses the race (never empty).
+    /// Finds the races of `steps` and calls `on_race` for each (see [`Race`]).
     ///
     /// Steps from `quiet_from` on only report races that involve blocking: a sleep-set
     /// blocked execution repeats explored traces from there, except that the blocking may
@@ -84,7 +105,7 @@ impl RaceAnalysis {
         &mut self,
         steps: &[StepView<'_>],
         quiet_from: usize,
-        mut on_race: impl FnMut(usize, &[u32]),
+        mut on_race: impl FnMut(Race<'_>),
     ) {
         self.slots.clear();
         self.slot_of.clear();
@@ -104,6 +125,7 @@ impl RaceAnalysis {
         self.last_wildcard.clear();
         self.last_wildcard.resize(w, None);
         self.last_write.clear();
+        self.found.clear();
         self.reads.clear();
         self.history.clear();
 
@@ -134,7 +156,7 @@ impl RaceAnalysis {
             self.last_step[p] = Some(j);
 
             // Races: direct conflicts, and every disabler not already ordered before.
-            let mut races: Vec<usize> = Vec::new();
+            let mut races: Vec<(usize, bool)> = Vec::new();
             let direct = if j < quiet_from { &self.cands[..] } else { &[] };
             for (n, &i) in direct.iter().enumerate() {
                 let ai = self.step_slot[i];
@@ -148,24 +170,50 @@ impl RaceAnalysis {
                     .enumerate()
                     .any(|(n2, &i2)| n2 != n && ci <= self.vc[i2 * w + ai]);
                 if !through_other {
-                    races.push(i);
+                    races.push((i, true));
                 }
             }
             let forced = if was_blocked { &self.forced[..] } else { &[] };
             for &k in self.disablers.iter().chain(forced) {
                 let ak = self.step_slot[k];
-                if self.vc[k * w + ak] > before[ak] && !races.contains(&k) {
-                    races.push(k);
+                if self.vc[k * w + ak] > before[ak] && !races.iter().any(|&(r, _)| r == k) {
+                    races.push((k, false));
                 }
             }
-            for i in races {
-                self.initials_of(steps, i, j);
-                if !self.initials.is_empty() {
-                    on_race(i, &self.initials);
-                }
+            for (i, direct) in races {
+                let plain = direct && !was_blocked && !steps[i].wildcard && !step.wildcard;
+                self.found.push((i, j, plain));
             }
             self.update_keys(step, j, p);
         }
+        // v needs the clocks of the whole execution: report the races at the end.
+        for n in 0..self.found.len() {
+            let (i, j, plain) = self.found[n];
+            self.initials_of(steps, i, j);
+            if self.initials.is_empty() {
+                continue;
+            }
+            self.reversal_of(i, j);
+            on_race(Race {
+                i,
+                initials: &self.initials,
+                v: &self.v,
+                plain,
+            });
+        }
+    }
+
+    /// `v` = notdep(i).j: every step after i (to the end of the execution, not just up to
+    /// j) that does not happen after i, in order, then j.
+    fn reversal_of(&mut self, i: usize, j: usize) {
+        let w = self.slots.len();
+        let ai = self.step_slot[i];
+        let ci = self.vc[i * w + ai];
+        let m = self.step_slot.len();
+        self.v.clear();
+        self.v
+            .extend((i + 1..m).filter(|&k| k != j && self.vc[k * w + ai] < ci));
+        self.v.push(j);
     }
 
     /// Fills `cands` (conflicting steps), `ordering` (steps that enabled p) and

@@ -1,13 +1,22 @@
-//! Source-DPOR with sleep sets (Abdulla, Aronis, Jonsson & Sagonas, POPL'14): explores at
-//! least one schedule per Mazurkiewicz trace, using the footprints Python reports with
-//! `record_step`.
+//! Optimal DPOR with wakeup trees and sleep sets (Abdulla, Aronis, Jonsson & Sagonas,
+//! POPL'14 / JACM'17): explores every Mazurkiewicz trace, and on programs whose steps are
+//! plain reads and writes exactly one schedule per trace, using the footprints Python
+//! reports with `record_step`.
 //!
 //! The tree is a depth-first stack of decisions, like `dfs`. At an actor decision the node
-//! keeps a *backtrack* set (actors still to try there: the first one taken, plus those race
-//! analysis adds), the actors *done* there, and a *sleep* set: actors whose step from this
-//! state was already explored in a sibling branch and is independent of everything run
-//! since, so running them here would only repeat a trace. At the end of each execution the
-//! races of its trace (`dpor::races`) add actors to the backtrack sets of the path.
+//! keeps a *wakeup tree* (sequences of steps still to explore from there, in order), the
+//! actors *done* there, and a *sleep* set: steps already explored from this state in a
+//! sibling branch and independent of everything run since, so running them here would
+//! only repeat a trace. At the end of each execution every race of its trace
+//! (`dpor::races`) is reversed by inserting its reversing sequence into the wakeup tree at
+//! the race's scheduling point (`dpor::wakeup`), unless a sleeping step already covers it.
+//! When a planned sequence runs out the exploration is free again: the first awake actor
+//! in default order. Following the trees, no execution is sleep-set blocked.
+//!
+//! Races that involve blocking (an actor disabled by a lock, say) or a step with an unknown
+//! footprint are also handled the source-DPOR way: one of the race's initials is added to
+//! the node's *backtrack* set unless one is already there or planned. That keeps such
+//! programs complete; they may then see some sleep-set blocked executions.
 //!
 //! A step for which Python never called `record_step` has an unknown footprint and is
 //! treated as dependent with everything (an empty `record_step` means "touched nothing"),
@@ -16,34 +25,29 @@
 //!
 //! Recorded choices (`choose`) are explored exhaustively, like `dfs`. A step that made a
 //! choice may touch different keys under different options, so it is treated as dependent
-//! with everything, and the sleep set is emptied after any choice: less reduction, still
-//! sound.
+//! with everything, and the sleep set is emptied (and any plan dropped) after any choice:
+//! less reduction, still sound.
 //!
 //! If every runnable actor is asleep, the execution can only repeat a trace (it is
 //! "sleep-set blocked"). The engine cannot stop the Python program midway, so it finishes
 //! with defaults, is counted in `redundant`, and its remaining steps are not analysed.
 
 use super::{actor_in_default_order, current_position, describe_options, Scheduler};
-use crate::dpor::{RaceAnalysis, StepView};
+use crate::dpor::wakeup::{insert, weak_initial};
+use crate::dpor::{Event, RaceAnalysis, StepView, WakeupNode};
 use crate::error::ExploreError;
 use crate::footprint::Access;
 
-#[derive(Debug, Clone)]
-struct Sleeper {
-    actor: u32,
-    wildcard: bool,
-    accesses: Vec<Access>,
-}
+/// A sleeping step: its actor and footprint.
+type Sleeper = Event;
 
-impl Sleeper {
-    fn independent_of(&self, wildcard: bool, accesses: &[Access]) -> bool {
-        !self.wildcard
-            && !wildcard
-            && !self
-                .accesses
-                .iter()
-                .any(|a| accesses.iter().any(|b| a.conflicts_with(b)))
-    }
+fn independent_of(s: &Sleeper, wildcard: bool, accesses: &[Access]) -> bool {
+    !s.wildcard
+        && !wildcard
+        && !s
+            .accesses
+            .iter()
+            .any(|a| accesses.iter().any(|b| a.conflicts_with(b)))
 }
 
 #[derive(Debug, Clone)]
@@ -56,6 +60,13 @@ struct Node {
     n: u32,
     /// The actor (actor decision) or index (choice) taken on the current path.
     chosen: u32,
+    /// Wakeup tree: the sequences still to explore from here, in order (not including the
+    /// branch being explored).
+    wut: Vec<WakeupNode>,
+    /// What the wakeup tree planned after `chosen`'s step (the next node's wakeup tree).
+    plan: Vec<WakeupNode>,
+    /// Actors taken or to take here (source-DPOR's backtrack set, for races that involve
+    /// blocking or unknown footprints).
     backtrack: Vec<u32>,
     done: Vec<u32>,
     /// Sleep set: inherited from the parent, plus the actors done here.
@@ -76,6 +87,24 @@ impl Node {
     fn asleep(&self, actor: u32) -> bool {
         self.sleep.iter().any(|s| s.actor == actor)
     }
+}
+
+/// Takes the first planned step of `node`'s wakeup tree whose actor can run here (skipping
+/// any that cannot: only possible if the program is not deterministic), making the rest of
+/// its branch the plan after it.
+fn take_planned(node: &mut Node, runnable: &[u32]) -> Option<u32> {
+    while !node.wut.is_empty() {
+        let first = node.wut.remove(0);
+        let actor = first.event.actor;
+        if runnable.contains(&actor) && !node.asleep(actor) {
+            node.plan = first.children;
+            if !node.backtrack.contains(&actor) {
+                node.backtrack.push(actor);
+            }
+            return Some(actor);
+        }
+    }
+    None
 }
 
 #[derive(Debug, Default)]
@@ -118,6 +147,8 @@ impl DporScheduler {
             current: None,
             n: 0,
             chosen: 0,
+            wut: Vec::new(),
+            plan: Vec::new(),
             backtrack: Vec::new(),
             done: Vec::new(),
             sleep: Vec::new(),
@@ -138,9 +169,23 @@ impl DporScheduler {
         parent
             .sleep
             .iter()
-            .filter(|s| s.independent_of(parent.wildcard || !parent.recorded, &parent.step))
+            .filter(|s| independent_of(s, parent.wildcard || !parent.recorded, &parent.step))
             .cloned()
             .collect()
+    }
+
+    /// The wakeup tree a new actor node inherits: what the previous actor decision's tree
+    /// planned after its step, unless a choice came between or that step's footprint is
+    /// unknown.
+    fn inherited_plan(&mut self) -> Vec<WakeupNode> {
+        let Some(parent) = self.last_actor_node.map(|i| &mut self.stack[i]) else {
+            return Vec::new();
+        };
+        let plan = std::mem::take(&mut parent.plan);
+        if self.choice_since_step || parent.wildcard || !parent.recorded {
+            return Vec::new();
+        }
+        plan
     }
 
     /// Adds the races of the finished execution to the backtrack sets of its path.
@@ -163,13 +208,32 @@ impl DporScheduler {
             }
         }
         let mut additions: Vec<(usize, u32)> = Vec::new();
+        let mut reversals: Vec<(usize, Vec<Event>)> = Vec::new();
         let stack = &self.stack;
-        self.analysis.analyse(&steps, quiet_from, |i, initials| {
+        self.analysis.analyse(&steps, quiet_from, |race| {
+            let i = race.i;
+            let v = race
+                .v
+                .iter()
+                .map(|&k| Event {
+                    actor: steps[k].actor,
+                    wildcard: steps[k].wildcard,
+                    accesses: steps[k].accesses.to_vec(),
+                })
+                .collect();
+            reversals.push((node_of_step[i], v));
+            if race.plain {
+                return;
+            }
+            let initials = race.initials;
             let node = &stack[node_of_step[i]];
             let pending = additions
                 .iter()
                 .any(|&(n, a)| n == node_of_step[i] && initials.contains(&a));
-            if pending || initials.iter().any(|a| node.backtrack.contains(a)) {
+            let planned = |a: &u32| {
+                node.backtrack.contains(a) || node.wut.iter().any(|w| w.event.actor == *a)
+            };
+            if pending || initials.iter().any(planned) {
                 return;
             }
             let pick = initials
@@ -179,6 +243,12 @@ impl DporScheduler {
                 .unwrap_or(initials[0]);
             additions.push((node_of_step[i], pick));
         });
+        for (n, v) in reversals {
+            let node = &mut self.stack[n];
+            if !node.sleep.iter().any(|s| weak_initial(s, &v).is_some()) {
+                insert(&mut node.wut, v);
+            }
+        }
         for (n, a) in additions {
             if !self.stack[n].backtrack.contains(&a) {
                 self.stack[n].backtrack.push(a);
@@ -205,7 +275,12 @@ impl DporScheduler {
                 node.sleep.push(sleeper);
                 node.wildcard = false;
                 node.recorded = false;
+                node.plan.clear();
                 let runnable = &self.actors[node.opt_start..node.opt_start + node.opt_len];
+                if let Some(a) = take_planned(node, runnable) {
+                    node.chosen = a;
+                    return true;
+                }
                 let next =
                     node.backtrack.iter().copied().find(|&a| {
                         !node.done.contains(&a) && !node.asleep(a) && runnable.contains(&a)
@@ -261,18 +336,27 @@ impl Scheduler for DporScheduler {
         node.opt_len = runnable.len();
         node.current = current;
         node.sleep = self.inherited_sleep();
+        node.wut = self.inherited_plan();
+        let planned = if self.blocked_at.is_none() {
+            take_planned(&mut node, runnable)
+        } else {
+            None
+        };
         let pos = current_position(runnable, current);
         let awake = (0..runnable.len())
             .map(|i| actor_in_default_order(runnable, pos, i))
             .find(|&a| !node.asleep(a));
-        node.chosen = match awake {
-            Some(a) if self.blocked_at.is_none() => a,
+        node.chosen = match (planned, awake) {
+            (Some(a), _) => a,
+            (None, Some(a)) if self.blocked_at.is_none() => a,
             _ => {
                 self.blocked_at.get_or_insert(index);
                 actor_in_default_order(runnable, pos, 0)
             }
         };
-        node.backtrack.push(node.chosen);
+        if !node.backtrack.contains(&node.chosen) {
+            node.backtrack.push(node.chosen);
+        }
         self.actors.extend_from_slice(runnable);
         let chosen = node.chosen;
         self.stack.push(node);
@@ -338,6 +422,12 @@ impl Scheduler for DporScheduler {
             .map(|n| {
                 std::mem::size_of::<Node>()
                     + (n.backtrack.capacity() + n.done.capacity()) * 4
+                    + (n.wut.capacity() + n.plan.capacity()) * std::mem::size_of::<WakeupNode>()
+                    + n.wut
+                        .iter()
+                        .chain(&n.plan)
+                        .map(WakeupNode::retained_bytes)
+                        .sum::<usize>()
                     + n.step.capacity() * std::mem::size_of::<Access>()
                     + n.sleep
                         .iter()
