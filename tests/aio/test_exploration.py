@@ -21,7 +21,7 @@ def test_dpor_one_execution_per_trace_dfs_all_orders(tasks: int, traces: int,
     dpor = plait.explore(strategy="dpor", stop_on_first=False, max_executions=10_000,
                          races="ignore")(
         task_counter(tasks, check=False)).explore()
-    assert dpor.exhausted and dpor.distinct == traces
+    assert dpor.exhausted and dpor.executions == traces and dpor.redundant == 0
     if tasks < 4:
         dfs = plait.explore(strategy="dfs", stop_on_first=False, max_executions=10_000,
                             races="ignore")(
