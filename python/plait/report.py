@@ -118,6 +118,9 @@ def format_conflicts(run: Any) -> list[str]:
         if not interleaved:
             continue
         what = max((acc.what for _, acc in seq), key=lambda text: not text.startswith("."))
+        story = _explain(seq, what, names)
+        if story:
+            lines.append(f"  {story}")
         parts = []
         for actor, access in seq:
             loc = access.where
@@ -125,6 +128,33 @@ def format_conflicts(run: Any) -> list[str]:
             parts.append(f"{names.get(actor, actor)} {'wrote' if access.write else 'read'} it{at}")
         lines.append(f"  {what}: " + ", then ".join(parts))
     return lines
+
+
+def _at(access: Any) -> str:
+    loc = access.where
+    return f" at {short_path(loc[0])}:{loc[1]}" if loc else ""
+
+
+def _explain(seq: list[Any], what: str, names: dict[int, str]) -> str:
+    """The order that matters, in one sentence: a lost update or a stale re-read."""
+    for i, (first, read) in enumerate(seq):
+        if read.write:
+            continue
+        for j in range(i + 1, len(seq)):
+            other, write = seq[j]
+            if other == first or not write.write:
+                continue
+            for k in range(j + 1, len(seq)):
+                again, later = seq[k]
+                if again != first:
+                    continue
+                a, b = names.get(first, str(first)), names.get(other, str(other))
+                if later.write:
+                    return (f"{a} read {what}{_at(read)}, then {b} wrote it{_at(write)} before "
+                            f"{a} wrote it back{_at(later)}: {b}'s update was lost.")
+                return (f"{a} read {what}{_at(read)}, then {b} wrote it{_at(write)} before {a} "
+                        f"read it again{_at(later)}: the two reads disagree.")
+    return ""
 
 
 def format_report(name: str, trace: Any, error: BaseException, token: str,

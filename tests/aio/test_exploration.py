@@ -33,6 +33,7 @@ def test_dpor_finds_the_task_lost_update() -> None:
     with pytest.raises(InterleavingFailure) as caught:
         plait.explore(strategy="dpor")(task_counter(2)).explore()
     assert caught.value.result.executions <= 4
+    assert "(bump)'s update was lost." in caught.value.report
 
 
 def test_executor_thread_races_a_task() -> None:

@@ -34,6 +34,7 @@ def test_counter_race_found_with_conflicting_accesses_and_replayed() -> None:
     assert "writes Counter.value" in report
     assert "Conflicting accesses" in report
     assert "Counter.value: " in report and "read it at" in report and "wrote it at" in report
+    assert "wrote it back at" in report and "'s update was lost." in report
     assert failure.result.executions <= 12
     replayed = plait.replay(failure.token)(counter_body(2))
     for _ in range(20):

@@ -247,7 +247,8 @@ class Scheduler:
         actor.blocked_on = on
         actor.timed_out = False
         actor.deadline = None if timeout is None else self.clock.now + max(0.0, timeout)
-        if self.trace is not None:
+        if self.trace is not None and not (
+                self.trace and self.trace[-1].actor == actor.id and self.trace[-1].what == what):
             self.trace.append(ThreadStep(actor.id, actor.name, what, actor.where, self.clock.now))
         self._flush_footprint(actor)
         chosen = self._choose(actor)
