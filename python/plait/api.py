@@ -116,7 +116,8 @@ def explore(fn: F | None = None, /, *, strategy: str | None = None,
             pct_depth: int | None = None, timer_slack: float | None = None,
             granularity: str | None = None, atomicity: str | None = None,
             trace_modules: list[str] | None = None, skip_modules: list[str] | None = None,
-            hang_timeout: float | None = None, races: str | None = None) -> Any:
+            hang_timeout: float | None = None, races: str | None = None,
+            shrink: bool | None = None) -> Any:
     """Run the decorated ``async def`` test under many schedules.
 
     ``strategy``: ``auto`` (default: exhaustive ``dfs`` on half the budget, then ``pct``),
@@ -134,6 +135,8 @@ def explore(fn: F | None = None, /, *, strategy: str | None = None,
     ``trace_modules`` / ``skip_modules``: widen or narrow which code is traced.
     ``hang_timeout``: seconds a thread may run without reaching a scheduling point before
     it is reported as stuck in something plait does not control (default 10).
+    ``shrink``: before reporting, look for the same failure with fewer deviations from the
+    default schedule (default True; a budget of 500 executions or 10 seconds).
     ``races``: when the test passes, data races seen on the default schedule are reported
     as a ``plait.RaceWarning`` (``warn``, default), fail the test (``error``), or not
     (``ignore``).
@@ -145,7 +148,7 @@ def explore(fn: F | None = None, /, *, strategy: str | None = None,
         "granularity": granularity, "atomicity": atomicity,
         "trace_modules": None if trace_modules is None else tuple(trace_modules),
         "skip_modules": None if skip_modules is None else tuple(skip_modules),
-        "hang_timeout": hang_timeout, "races": races,
+        "hang_timeout": hang_timeout, "races": races, "shrink": shrink,
     }.items() if v is not None}
     if fn is not None:
         if not callable(fn):

@@ -7,6 +7,7 @@ import asyncio
 import random
 import sys
 import time
+import traceback
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -273,10 +274,53 @@ def _explore(body: Body, options: Options, name: str, replay_hint: str | None) -
     if failure is not None:
         token, error, at = failure
         result.failed_at = at
+        if options.shrink:
+            token, error = _shrink(body, options, token, error, result)
         result.failure = _confirm_and_report(body, options, name, token, error, result, at,
                                              replay_hint)
         raise result.failure
     return result
+
+
+def _signature(error: BaseException) -> tuple[type, str]:
+    """What makes two failures the same failure: the exception type and where it was raised."""
+    frames = [f for f in traceback.extract_tb(error.__traceback__)
+              if "/plait/" not in f.filename and "/asyncio/" not in f.filename]
+    where = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else ""
+    return type(error), where
+
+
+def _shrink(body: Body, options: Options, token: str, error: BaseException,
+            result: ExplorationResult) -> tuple[str, BaseException]:
+    """Look for the same failure with fewer deviations from the default schedule: exhaustive
+    searches bounded to 0, 1, 2... delays (Emmi et al.), within a small budget. The first
+    bound that fails gives a schedule with the fewest context switches plait could find."""
+    deviations = len(decode_token(token)["deviations"])
+    if deviations <= 1:
+        return token, error
+    wanted = _signature(error)
+    deadline = time.monotonic() + options.shrink_seconds
+    spent = 0
+    for bound in range(deviations):
+        left = options.shrink_executions - spent
+        seconds = deadline - time.monotonic()
+        if left <= 0 or seconds <= 0:
+            break
+        explorer = _new_explorer(options.merged(delay_bound=bound), "dfs", left, seconds)
+        while explorer.start_execution():
+            found, _ = body.execute(explorer, explorer.execution_seed(), options, False)
+            explorer.end_execution(found is not None)
+            if found is not None and _signature(found) == wanted:
+                shorter = explorer.token()
+                fewer = len(decode_token(shorter)["deviations"])
+                if fewer < deviations:
+                    result.notes.append(f"shrunk from {deviations} to {fewer} deviation(s) from "
+                                        f"the default schedule")
+                    return shorter, found
+            if found is not None:
+                pass  # another failure: keep looking for this one
+        spent += int(explorer.stats()["executions"])
+    return token, error
 
 
 def _check_races(body: Body, options: Options, name: str) -> None:

@@ -38,6 +38,9 @@ class Options:
     skip_modules: tuple[str, ...] = ()
     hang_timeout: float = 10.0
     races: str = "warn"
+    shrink: bool = True
+    shrink_executions: int = 500
+    shrink_seconds: float = 10.0
 
     def merged(self, **overrides: Any) -> Options:
         """These options with every non-None override applied, validated."""
@@ -60,6 +63,17 @@ def _int(name: str, value: Any, *, minimum: int) -> int:
     if value < minimum:
         raise ConfigError(f"plait option {name} must be at least {minimum}, got {value}")
     return value
+
+
+def _bool(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"plait option {name} must be true or false, got {value!r}")
 
 
 def _float(name: str, value: Any, *, minimum: float, strict: bool = False) -> float:
@@ -118,6 +132,9 @@ def validate(options: Options) -> Options:
         timer_slack=_float("timer_slack", options.timer_slack, minimum=0.0),
         replay=replay,
         hang_timeout=_float("hang_timeout", options.hang_timeout, minimum=0.0, strict=True),
+        shrink=_bool("shrink", options.shrink),
+        shrink_executions=_int("shrink_executions", options.shrink_executions, minimum=0),
+        shrink_seconds=_float("shrink_seconds", options.shrink_seconds, minimum=0.0),
         **modules,
     )
 

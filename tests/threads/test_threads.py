@@ -146,3 +146,19 @@ def test_nothing_leaks_between_executions() -> None:
     while threading.active_count() > before and time.monotonic() < deadline:
         time.sleep(0.01)
     assert threading.active_count() <= before
+
+
+def test_failure_is_shrunk_to_the_fewest_deviations() -> None:
+    from plait.runner import decode_token
+
+    with pytest.raises(InterleavingFailure) as unshrunk:
+        plait.explore(strategy="random", seed=0, shrink=False)(counter_body(3)).explore()
+    with pytest.raises(InterleavingFailure) as shrunk:
+        plait.explore(strategy="random", seed=0)(counter_body(3)).explore()
+    before = len(decode_token(unshrunk.value.token)["deviations"])
+    after = len(decode_token(shrunk.value.token)["deviations"])
+    assert before > 1 and after == 1  # one preemption is all a lost update needs
+    assert f"shrunk from {before} to 1 deviation(s)" in shrunk.value.report
+    replayed = plait.replay(shrunk.value.token)(counter_body(3))
+    with pytest.raises(InterleavingFailure):
+        replayed.explore()
