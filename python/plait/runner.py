@@ -4,6 +4,7 @@ proposes, keep the first failure, confirm it by replay, and build the report."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import random
 import sys
 import time
@@ -39,6 +40,12 @@ class Body:
         self.tracer: Any = None
 
     def begin(self, options: Options) -> None:
+        # Executions collect garbage between them; freezing what exists now keeps each
+        # collection down to the objects the executions made.
+        gc.freeze()
+        self._begin_tracer(options)
+
+    def _begin_tracer(self, options: Options) -> None:
         # Tasks switch only at their awaits: tracing their code only serves the footprints
         # that dpor needs. Other strategies on asyncio skip the tracer (and its cost).
         if self.is_async and options.strategy not in ("auto", "dpor"):
@@ -50,6 +57,7 @@ class Body:
             self.tracer.start()
 
     def end(self) -> None:
+        gc.unfreeze()
         if self.tracer is not None:
             self.tracer.stop()
             self.tracer = None
@@ -308,7 +316,12 @@ def _shrink(body: Body, options: Options, token: str, error: BaseException,
             break
         explorer = _new_explorer(options.merged(delay_bound=bound), "dfs", left, seconds)
         while explorer.start_execution():
-            found, _ = body.execute(explorer, explorer.execution_seed(), options, False)
+            try:
+                found, _ = body.execute(explorer, explorer.execution_seed(), options, False)
+            except (Nondeterminism, ReplayDivergence) as exc:
+                # shrinking is best effort: report the schedule found (its replay is checked)
+                result.notes.append(f"shrinking stopped: {exc}")
+                return token, error
             explorer.end_execution(found is not None)
             if found is not None and _signature(found) == wanted:
                 shorter = explorer.token()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import random
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -48,6 +50,19 @@ def run_threaded(chooser: Any, seed: int, body: Callable[[], Any], tracer: Trace
     run.steps = steps
     saved = random.getstate()
     random.seed(seed)
+    # Garbage collection runs weakref callbacks and finalizers (ThreadPoolExecutor puts to
+    # its queue from one) at moments plait does not choose: collect between executions only.
+    collecting = gc.isenabled()
+    gc.disable()
+    # An actor unwound by the end of the execution may run a weakref callback or finalizer
+    # (ThreadPoolExecutor has one) that meets ExecutionOver: that is plait's, not the test's.
+    previous_hook = sys.unraisablehook
+
+    def hook(unraisable: Any) -> None:
+        if not isinstance(unraisable.exc_value, ExecutionOver):
+            previous_hook(unraisable)
+
+    sys.unraisablehook = hook
     first = sched.adopt_current("event loop" if event_loop else threading.current_thread().name)
     first.no_points = event_loop  # task steps are the loop's scheduling points
     tracer.sched = sched
@@ -66,6 +81,12 @@ def run_threaded(chooser: Any, seed: int, body: Callable[[], Any], tracer: Trace
     finally:
         primitives.uninstall()
         random.setstate(saved)
+        gc.collect()  # cheap: the exploration froze everything older (see runner.Body.begin)
+        if collecting:
+            gc.enable()
+        sys.unraisablehook = previous_hook
+    if sched.engine_error is not None:
+        raise sched.engine_error
     if sched.hung is not None:
         run.failure = sched.hung
     elif sched.deadlock is not None and run.failure is None:

@@ -79,9 +79,10 @@ class Lock:
         if sched is None:
             return self._real.acquire(blocking, timeout)
         if sched.over:
-            if self._locked:
-                raise ExecutionOver
-            self._locked = True
+            me = sched.me()
+            if self._locked and (me is None or me.aborted):
+                raise ExecutionOver  # an aborted actor unwinds
+            self._locked = True  # the execution is being torn down: nobody to wait for
             return True
         self._point(sched, "acquires a lock")
         if self._locked:
@@ -224,6 +225,9 @@ def _start(self: threading.Thread) -> None:
                 sched.exit(actor)
             except ExecutionOver:
                 pass
+            except BaseException as exc:  # never leave the others waiting
+                sched.engine_error = sched.engine_error or exc  # type: ignore[assignment]
+                sched._end_all()
 
     self.run = run_under_plait  # type: ignore[method-assign]
     # No scheduling point before the OS thread exists: the wait for `_started` inside the

@@ -103,6 +103,7 @@ class Scheduler:
         self.names: dict[int, str] = {}  # names of actors that are not threads (tasks)
         self.free = False  # after the body ends: no engine decisions, default order
         self.deadlock: Deadlock | None = None
+        self.engine_error: Exception | None = None
 
     # -- actors ------------------------------------------------------------------------------
     def new_id(self) -> int:
@@ -186,7 +187,13 @@ class Scheduler:
         if actor.opaque:  # no record_step: the engine counts the step as touching everything
             actor.opaque = False
         else:
-            self.chooser.record_step(actor.id, [(a.key & _U64, a.write) for a in actor.pending])
+            try:
+                self.chooser.record_step(actor.id,
+                                         [(a.key & _U64, a.write) for a in actor.pending])
+            except Exception as exc:
+                self.engine_error = exc
+                self._end_all()
+                raise ExecutionOver from exc
         actor.pending = []
 
     def _choose(self, actor: Actor) -> Actor:
@@ -207,7 +214,12 @@ class Scheduler:
         if self.free:
             chosen = current if current is not None else runnable[0]
         else:
-            chosen = self.chooser.choose_actor(runnable, current)
+            try:
+                chosen = self.chooser.choose_actor(runnable, current)
+            except Exception as exc:  # the engine's (divergence, nondeterminism): end it all
+                self.engine_error = exc
+                self._end_all()
+                raise ExecutionOver from exc
         return self.actors[chosen]
 
     def _switch(self, me: Actor, target: Actor) -> None:
@@ -223,8 +235,11 @@ class Scheduler:
             running = self.current
             if running is not None and running is not me and not running.finished:
                 self.hung = Hang(self._describe_hang(running))
-                self.over = True
-                break
+            else:  # nobody holds the baton: a bug in plait, reported rather than hung on
+                self.hung = Hang("plait lost track of the running thread (an internal error); "
+                                 "please report it with this test")
+            self._end_all()
+            break
         if me.aborted or self.over:
             raise ExecutionOver
 
