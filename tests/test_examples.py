@@ -83,7 +83,7 @@ def test_cli_demo_shows_bug_and_replay(capsys: pytest.CaptureFixture[str]) -> No
     assert main(["demo", str(EXAMPLES / "lost_update.py"), "--replays", "2"]) == 0
     out = capsys.readouterr().out
     assert "FAILED" in out and "replay 2: fails again (AssertionError)" in out
-    assert "1 failed, 1 passed" in out
+    assert "plait demo: 1 bug(s) found, each replayed 2 times from its token; 1 fixed" in out
     assert main(["run", str(EXAMPLES / "lost_update.py")]) == 1
 
 

@@ -71,9 +71,11 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             passed += 1
             print(f"=== {label}: passed: {result.summary()}")
-    print(f"\n{failed} failed, {passed} passed")
     if args.command == "demo":
+        print(f"\nplait demo: {failed} bug(s) found, each replayed {args.replays} times from its "
+              f"token; {passed} fixed version(s) pass")
         return 0
+    print(f"\n{failed} failed, {passed} passed")
     return 1 if failed else 0
 
 
