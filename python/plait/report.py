@@ -123,9 +123,8 @@ def format_conflicts(run: Any) -> list[str]:
             lines.append(f"  {story}")
         parts = []
         for actor, access in seq:
-            loc = access.where
-            at = f" at {short_path(loc[0])}:{loc[1]}" if loc else ""
-            parts.append(f"{names.get(actor, actor)} {'wrote' if access.write else 'read'} it{at}")
+            verb = "wrote" if access.write else "read"
+            parts.append(f"{names.get(actor, actor)} {verb} it{_at(access)}")
         lines.append(f"  {what}: " + ", then ".join(parts))
     return lines
 

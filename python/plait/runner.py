@@ -18,7 +18,6 @@ from plait.aio.loop import PlaitLoop
 from plait.aio.trace import StepTrace
 from plait.errors import (
     ConfigError,
-    Deadlock,
     InterleavingFailure,
     Nondeterminism,
     ReplayDivergence,
@@ -429,6 +428,3 @@ def _confirm_and_report(body: Body, options: Options, name: str, token: str,
     failure.result = result
     return failure
 
-
-def is_deadlock(error: BaseException) -> bool:
-    return isinstance(error, Deadlock)

@@ -24,6 +24,7 @@ from typing import Any
 
 from plait.aio.trace import StepTrace, describe_handle, task_location
 from plait.errors import Deadlock
+from plait.threads.scheduler import U64
 
 LANE = 0
 """Actor id of the loop's callback lane: callbacks that belong to no task."""
@@ -251,38 +252,32 @@ class PlaitLoop(asyncio.SelectorEventLoop):
         handle = ready[index]
         del ready[index]
         self._plait_batch -= 1
+        trace = None if self.plait_free else self._plait_trace
         sched = self._plait_sched
-        if sched is not None and actor != LANE and not self.plait_free:
-            self._plait_task_step(handle, actor, sched)
-            return
-        trace = self._plait_trace
-        if trace is None or self.plait_free:
-            handle._run()
-            return
-        before = task_location(handle)
+        task_step = sched is not None and actor != LANE and not self.plait_free
+        before = task_location(handle) if trace is not None else None
+        if task_step:
+            me = sched.me()
+            if me is not None:
+                me.pending = []
+            mark = len(sched.accesses)
         handle._run()
-        trace.step(actor, self.actor_name(actor), describe_handle(handle), before,
-                   task_location(handle), self._plait_clock)
+        if task_step:
+            self._plait_task_footprint(actor, sched, mark)
+        if trace is not None and before is not None:
+            trace.step(actor, self.actor_name(actor), describe_handle(handle), before,
+                       task_location(handle), self._plait_clock)
 
-    def _plait_task_step(self, handle: asyncio.Handle, actor: int, sched: Any) -> None:
-        """A task step, with its footprint (accesses the tracer saw in the loop's thread)
+    def _plait_task_footprint(self, actor: int, sched: Any, mark: int) -> None:
+        """The footprint of a task step (accesses the tracer saw in the loop's thread),
         recorded for partial-order reduction. Once threads are involved the loop's steps
         are left without a footprint: the engine then treats them as touching everything."""
-        me = sched.me()
-        if me is not None:
-            me.pending = []
-        trace = self._plait_trace
-        before = task_location(handle) if trace is not None else None
-        mark = len(sched.accesses)
-        handle._run()
         if sched.trace is not None and len(sched.accesses) > mark:
             # the loop's thread ran this task's step: its accesses are the task's
             sched.names[actor] = self.actor_name(actor)
             for index in range(mark, len(sched.accesses)):
                 sched.accesses[index] = (actor, sched.accesses[index][1])
-        if trace is not None and before is not None:
-            trace.step(actor, self.actor_name(actor), describe_handle(handle), before,
-                       task_location(handle), self._plait_clock)
+        me = sched.me()
         if me is None or not sched.record_footprints:
             return
         if self._plait_mixed or len(sched.actors) > 1:
@@ -290,7 +285,7 @@ class PlaitLoop(asyncio.SelectorEventLoop):
             me.opaque = True
         else:
             self._plait_chooser.record_step(  # type: ignore[attr-defined]
-                actor, [(a.key & 0xFFFFFFFFFFFFFFFF, a.write) for a in me.pending])
+                actor, [(a.key & U64, a.write) for a in me.pending])
         me.pending = []
 
     def _plait_drop_cancelled_timers(self) -> None:

@@ -29,7 +29,7 @@ _get_ident = _thread.get_ident
 
 
 _FINISHING = "the other threads to finish"
-_U64 = (1 << 64) - 1
+U64 = (1 << 64) - 1
 
 
 class ExecutionOver(BaseException):
@@ -154,7 +154,7 @@ class Scheduler:
         """Last thing an actor thread does: it is finished; pass the baton on."""
         self.note(Access(_thread_key(actor), True, f"end of {actor.name}", None, sync=True))
         actor.finished = True
-        self._wake_joiners(actor)
+        self.wake(actor)  # joiners
         if self.over or actor.aborted:
             return
         self._pass_on(actor, "finishes")
@@ -189,7 +189,7 @@ class Scheduler:
         else:
             try:
                 self.chooser.record_step(actor.id,
-                                         [(a.key & _U64, a.write) for a in actor.pending])
+                                         [(a.key & U64, a.write) for a in actor.pending])
             except Exception as exc:
                 self.engine_error = exc
                 self._end_all()
@@ -314,9 +314,6 @@ class Scheduler:
         self.note(Access(_thread_key(target), False, f"end of {target.name}", None, sync=True))
         return True
 
-    def _wake_joiners(self, actor: Actor) -> None:
-        self.wake(actor)
-
     # -- the end -----------------------------------------------------------------------------
     def finish_body(self) -> None:
         """The test body returned: let the other actors run to their end, in default order."""
@@ -369,10 +366,8 @@ class Scheduler:
 
     def _describe_hang(self, actor: Actor) -> str:
         frame = sys._current_frames().get(actor.ident or -1)
-        where = "?"
-        while frame is not None:
-            where = f"{frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}"
-            break
+        where = "?" if frame is None else \
+            f"{frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}"
         return (f"{actor.name} did not reach a scheduling point within {self.hang_timeout:g}s: "
                 f"it is stuck in something plait does not control (a real lock created before "
                 f"the execution, a blocking socket, a C extension), at {where}")

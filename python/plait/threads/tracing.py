@@ -16,7 +16,6 @@ import dis
 import os
 import sys
 import sysconfig
-import threading
 import types
 from collections.abc import Callable
 from typing import Any
@@ -338,6 +337,3 @@ class _Monitoring(_Backend):
         mon.restart_events()
         self.tool = -1
 
-
-def current_thread_is_actor(sched: Scheduler) -> bool:
-    return sched.me() is not None and threading.current_thread() is not None
