@@ -105,6 +105,7 @@ class ExplorationResult:
     failure: InterleavingFailure | None = None
     failed_at: int | None = None
     notes: list[str] = field(default_factory=list)
+    races: int = 0  # data races warned about after the exploration (races="warn")
 
     def summary(self) -> str:
         plural = "" if self.executions == 1 else "s"
@@ -116,6 +117,9 @@ class ExplorationResult:
             text += "replayed a token"
         elif self.exhausted:
             text += "exhausted" + (" within the bound" if self.bounded else "")
+            if self.races:
+                # exhausted says every schedule passed, not that the program is safe
+                text += f", but {self.races} data race(s) warned: not proven safe"
         elif self.failure is not None and self.stopped_by == "failure":
             text += "stopped at the first failure"
         else:
@@ -276,7 +280,7 @@ def _explore(body: Body, options: Options, name: str, replay_hint: str | None) -
         used.insert(0, label)
     result.strategy = "+".join(used) if used else options.strategy
     if failure is None and options.races != "ignore":
-        _check_races(body, options, name)
+        result.races = _check_races(body, options, name)
     result.elapsed = time.monotonic() - started
     if failure is not None:
         token, error, at = failure
@@ -335,19 +339,20 @@ def _shrink(body: Body, options: Options, token: str, error: BaseException,
     return token, error
 
 
-def _check_races(body: Body, options: Options, name: str) -> None:
+def _check_races(body: Body, options: Options, name: str) -> int:
     """One more execution, on the default schedule, recording every access: races that
     no lock, start or join orders are reported even though the assertions held."""
     from plait import races
 
     explorer = _new_explorer(options, "dfs", 1, None)
     if not explorer.start_execution():  # pragma: no cover
-        return
+        return 0
     error, trace = body.execute(explorer, explorer.execution_seed(), options, True)
     explorer.end_execution(error is not None)
     run = trace.threads if isinstance(trace, StepTrace) else trace
     if run is not None and len(run.sched.actors) > 1:
-        races.check(run.sched, options.races, name)
+        return len(races.check(run.sched, options.races, name))
+    return 0
 
 
 def _replay(body: Body, options: Options, name: str, replay_hint: str | None) -> ExplorationResult:

@@ -66,6 +66,10 @@ def test_gil_model_keeps_the_two_line_increment_atomic() -> None:
     with pytest.warns(plait.RaceWarning, match="Counter.value: Thread-1"):
         result = plait.explore(atomicity="gil")(counter_body(2)).explore()
     assert result.exhausted and result.failure is None
+    # "exhausted" must not read as "safe" when a race was warned about
+    assert result.races > 0
+    assert f"exhausted, but {result.races} data race(s) warned: not proven safe" \
+        in result.summary()
 
 
 def test_race_without_an_invariant_can_be_an_error() -> None:
