@@ -43,6 +43,7 @@ class Body:
         self.loop: PlaitLoop | None = None  # reused by the executions of one exploration
         self.saw_threads = False  # an execution ran more than one thread actor
         self._random: Any = None  # the caller's random state, restored when exploring ends
+        self._cpus: frozenset[int] | None = None  # the CPU mask to restore (threads)
 
     def begin(self, options: Options) -> None:
         # Executions collect garbage between them; freezing what exists now keeps each
@@ -51,6 +52,10 @@ class Body:
         # Each execution seeds `random`; the caller's state comes back once, at the end.
         self._random = random.getstate()
         self.saw_threads = False
+        if not self.is_async:  # thread actors: hand off on one CPU (see threads.affinity)
+            from plait.threads import affinity
+
+            self._cpus = affinity.bind_one_cpu()
         self._begin_tracer(options)
 
     def _begin_tracer(self, options: Options) -> None:
@@ -66,6 +71,11 @@ class Body:
 
     def end(self) -> None:
         gc.unfreeze()
+        if self._cpus is not None:
+            from plait.threads import affinity
+
+            affinity.restore(self._cpus)
+            self._cpus = None
         if self._random is not None:
             random.setstate(self._random)
             self._random = None
