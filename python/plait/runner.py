@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from plait import _native
+from plait._paths import is_library_file
 from plait.aio.loop import PlaitLoop
 from plait.aio.trace import StepTrace
 from plait.errors import (
@@ -292,7 +293,7 @@ def _explore(body: Body, options: Options, name: str, replay_hint: str | None) -
 def _signature(error: BaseException) -> tuple[type, str]:
     """What makes two failures the same failure: the exception type and where it was raised."""
     frames = [f for f in traceback.extract_tb(error.__traceback__)
-              if "/plait/" not in f.filename and "/asyncio/" not in f.filename]
+              if not is_library_file(f.filename)]
     where = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else ""
     return type(error), where
 
