@@ -286,6 +286,9 @@ def install(sched: Scheduler) -> None:
     """Put the execution's scheduler in charge of threading, queue and time."""
     global ACTIVE
     ACTIVE = sched
+    from plait import world  # the outside world's steps run on this scheduler too
+
+    world.activate(sched)
     clocks = _Clocks(sched.clock)
     _patch(threading, "Lock", Lock)
     _patch(threading, "_allocate_lock", Lock)
@@ -304,6 +307,9 @@ def install(sched: Scheduler) -> None:
 def uninstall() -> None:
     global ACTIVE
     ACTIVE = None
+    from plait import world
+
+    world.deactivate()
     for (owner, name), value in _ORIGINAL.items():
         setattr(owner, name, value)
     _ORIGINAL.clear()
