@@ -17,6 +17,7 @@ BENCHES = [
     ("cooperative runs, plait vs pytest-asyncio-cooperative", ["cooperative_bench.py"]),
     ("concurrent calls, plait vs django-concurrent-test-helper", ["concurrent_bench.py"]),
     ("thread handoff cost", ["handoff_bench.py"]),
+    ("plait's Lock and RLock outside explorations, vs the stdlib's", ["locks_bench.py"]),
     ("memory of long explorations", ["memory_bench.py"]),
 ]
 

@@ -24,6 +24,7 @@ from plait.errors import (
 )
 from plait.report import format_report
 from plait.settings import Options, decode_settings, encode_settings
+from plait.threads.scheduler import Hang
 
 PYTHON = (sys.version_info[0], sys.version_info[1])
 
@@ -310,7 +311,7 @@ def _explore(body: Body, options: Options, name: str, replay_hint: str | None) -
     if failure is not None:
         token, error, at = failure
         result.failed_at = at
-        if options.shrink:
+        if options.shrink and not isinstance(error, Hang):  # a hang is not about the order
             token, error = _shrink(body, options, token, error, result)
         result.failure = _confirm_and_report(body, options, name, token, error, result, at,
                                              replay_hint)
