@@ -3,7 +3,6 @@ proposes, keep the first failure, confirm it by replay, and build the report."""
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import random
 import sys
@@ -14,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from plait import _native
+from plait._paths import is_library_file
 from plait.aio.loop import PlaitLoop
 from plait.aio.trace import StepTrace
 from plait.errors import (
@@ -37,11 +37,17 @@ class Body:
         self.call = call
         self.is_async = is_async
         self.tracer: Any = None
+        self.loop: PlaitLoop | None = None  # reused by the executions of one exploration
+        self.saw_threads = False  # an execution ran more than one thread actor
+        self._random: Any = None  # the caller's random state, restored when exploring ends
 
     def begin(self, options: Options) -> None:
         # Executions collect garbage between them; freezing what exists now keeps each
         # collection down to the objects the executions made.
         gc.freeze()
+        # Each execution seeds `random`; the caller's state comes back once, at the end.
+        self._random = random.getstate()
+        self.saw_threads = False
         self._begin_tracer(options)
 
     def _begin_tracer(self, options: Options) -> None:
@@ -57,12 +63,20 @@ class Body:
 
     def end(self) -> None:
         gc.unfreeze()
+        if self._random is not None:
+            random.setstate(self._random)
+            self._random = None
+        if self.loop is not None:
+            if not self.loop.is_closed():
+                self.loop.close()
+            self.loop = None
         if self.tracer is not None:
             self.tracer.stop()
             self.tracer = None
 
-    def execute(self, chooser: Any, seed: int, options: Options,
-                record: bool) -> tuple[BaseException | None, Any]:
+    def execute(self, chooser: Any, seed: int, options: Options, record: bool,
+                footprints: bool = False) -> tuple[BaseException | None, Any]:
+        """``footprints``: the engine reduces by footprints (dpor): give it each step's."""
         from plait.threads import primitives, run_threaded
 
         call = self.call
@@ -72,15 +86,22 @@ class Body:
             trace = StepTrace() if record else None
 
             def call() -> None:  # the loop's thread is the first actor
+                loop = self.loop if self.loop is not None and not self.loop.is_closed() else None
+                if loop is None:
+                    loop = self.loop = PlaitLoop(chooser, timer_slack=options.timer_slack,
+                                                 trace=trace, sched=primitives.ACTIVE)
                 outcome["failure"] = run_execution(chooser, None, self.call, options.timer_slack,
-                                                   trace, sched=primitives.ACTIVE)
+                                                   trace, sched=primitives.ACTIVE, loop=loop)
         try:
             run = run_threaded(chooser, seed, call, self.tracer or _NO_TRACER, record=record,
-                               hang_timeout=options.hang_timeout, event_loop=self.is_async)
+                               hang_timeout=options.hang_timeout, event_loop=self.is_async,
+                               record_footprints=footprints, restore_random=False)
         except _native.ReplayDivergence as exc:
             raise ReplayDivergence(str(exc)) from None
         except _native.Nondeterminism as exc:
             raise Nondeterminism(str(exc)) from None
+        if run.sched is not None and len(run.sched.actors) > 1:
+            self.saw_threads = True
         if self.is_async:
             failure = outcome.get("failure") or run.failure
             if trace is not None:
@@ -168,34 +189,41 @@ _NO_TRACER: Any = _NoTracer()
 
 def run_execution(chooser: Any, seed: int | None, body: Callable[[], Coroutine[Any, Any, Any]],
                   timer_slack: float, trace: StepTrace | None = None,
-                  sched: Any = None) -> BaseException | None:
-    """Run the body once under the chooser's schedule. Returns the failure, if any."""
-    saved = random.getstate()
+                  sched: Any = None, loop: PlaitLoop | None = None) -> BaseException | None:
+    """Run the body once under the chooser's schedule. Returns the failure, if any.
+
+    ``loop``: a loop left by an earlier execution of the same exploration, reset and reused
+    (``PlaitLoop.plait_reusable``); it is closed here only if it cannot serve again."""
+    saved = random.getstate() if seed is not None else None
     if seed is not None:
         random.seed(seed)
-    loop = PlaitLoop(chooser, timer_slack=timer_slack, trace=trace, sched=sched)
+    if loop is None:
+        loop = PlaitLoop(chooser, timer_slack=timer_slack, trace=trace, sched=sched)
+        keep = False
+    else:
+        loop.plait_reset(chooser, timer_slack=timer_slack, trace=trace, sched=sched)
+        keep = True
     failure: BaseException | None = None
-    runner = asyncio.Runner(loop_factory=lambda: loop)
     try:
         try:
-            runner.run(body())
+            loop.plait_run(body())
         except (_native.ReplayDivergence, _native.Nondeterminism):
             raise
         except Exception as exc:  # the test's own failure, or a deadlock
             failure = exc
         finally:
-            loop.plait_free = True
             try:
-                runner.close()
+                loop.plait_finish()
             except Exception:
-                if not loop.is_closed():
-                    loop.close()
+                keep = False
+            if not keep or not loop.plait_reusable():
+                loop.close()
     except _native.ReplayDivergence as exc:
         raise ReplayDivergence(str(exc)) from None
     except _native.Nondeterminism as exc:
         raise Nondeterminism(str(exc)) from None
     finally:
-        if seed is not None:
+        if saved is not None:
             random.setstate(saved)
     return failure
 
@@ -251,7 +279,8 @@ def _explore(body: Body, options: Options, name: str, replay_hint: str | None) -
         elif strategy not in used:
             used.append(strategy)
         while explorer.start_execution():
-            error, _ = body.execute(explorer, explorer.execution_seed(), options, False)
+            error, _ = body.execute(explorer, explorer.execution_seed(), options, False,
+                                    footprints=strategy == "dpor")
             explorer.end_execution(error is not None)
             if error is not None and failure is None:
                 failure = (explorer.token(), error, result.executions + explorer.stats()["executions"])
@@ -292,7 +321,7 @@ def _explore(body: Body, options: Options, name: str, replay_hint: str | None) -
 def _signature(error: BaseException) -> tuple[type, str]:
     """What makes two failures the same failure: the exception type and where it was raised."""
     frames = [f for f in traceback.extract_tb(error.__traceback__)
-              if "/plait/" not in f.filename and "/asyncio/" not in f.filename]
+              if not is_library_file(f.filename)]
     where = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else ""
     return type(error), where
 
@@ -340,6 +369,8 @@ def _check_races(body: Body, options: Options, name: str) -> None:
     no lock, start or join orders are reported even though the assertions held."""
     from plait import races
 
+    if body.is_async and not body.saw_threads:
+        return  # tasks alone: no execution had a second thread to race with
     explorer = _new_explorer(options, "dfs", 1, None)
     if not explorer.start_execution():  # pragma: no cover
         return

@@ -40,15 +40,19 @@ def make_tracer(options: Any, *, asyncio_internals: bool = False) -> Tracer:
 
 def run_threaded(chooser: Any, seed: int, body: Callable[[], Any], tracer: Tracer,
                  *, record: bool = False, hang_timeout: float = 10.0,
-                 record_footprints: bool = True, event_loop: bool = False) -> ThreadRun:
-    """Run ``body`` in the calling thread as the first actor; threads it starts are actors."""
+                 record_footprints: bool = True, event_loop: bool = False,
+                 restore_random: bool = True) -> ThreadRun:
+    """Run ``body`` in the calling thread as the first actor; threads it starts are actors.
+
+    ``restore_random``: put the caller's `random` state back afterwards (an exploration
+    does it once for all its executions instead)."""
     run = ThreadRun()
     steps: list[ThreadStep] | None = [] if record else None
     sched = Scheduler(chooser, VirtualClock(), trace=steps, hang_timeout=hang_timeout,
                       record_footprints=record_footprints)
     run.sched = sched
     run.steps = steps
-    saved = random.getstate()
+    saved = random.getstate() if restore_random else None
     random.seed(seed)
     # Garbage collection runs weakref callbacks and finalizers (ThreadPoolExecutor puts to
     # its queue from one) at moments plait does not choose: collect between executions only.
@@ -80,7 +84,8 @@ def run_threaded(chooser: Any, seed: int, body: Callable[[], Any], tracer: Trace
             sched.shutdown()
     finally:
         primitives.uninstall()
-        random.setstate(saved)
+        if saved is not None:
+            random.setstate(saved)
         gc.collect()  # cheap: the exploration froze everything older (see runner.Body.begin)
         if collecting:
             gc.enable()

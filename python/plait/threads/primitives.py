@@ -18,6 +18,7 @@ import threading
 import time
 from typing import Any
 
+from plait._paths import is_plait_file
 from plait.threads.scheduler import (
     Access,
     ExecutionOver,
@@ -26,8 +27,7 @@ from plait.threads.scheduler import (
     _allocate,
 )
 
-_STDLIB = os.path.dirname(os.__file__)
-_PLAIT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_STDLIB = os.path.dirname(os.__file__) + os.sep
 
 ACTIVE: Scheduler | None = None
 
@@ -36,7 +36,7 @@ def _user_frame(depth: int = 2) -> tuple[str, int, str] | None:
     frame = sys._getframe(depth)
     while frame is not None:
         name = frame.f_code.co_filename
-        if not name.startswith(_STDLIB) and not name.startswith(_PLAIT):
+        if not name.startswith(_STDLIB) and not is_plait_file(name):
             return (name, frame.f_lineno, frame.f_code.co_name)
         frame = frame.f_back  # type: ignore[assignment]
     return None

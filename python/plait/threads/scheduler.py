@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from plait._paths import is_library_file
 from plait.errors import Deadlock, PlaitError
 
 _allocate = _thread.allocate_lock  # the real primitive, captured before any patching
@@ -400,8 +401,7 @@ def _local_names(thing: Any, frame: Any) -> str:
             names = [n for n, v in frame.f_locals.items() if v is thing]
         except Exception:
             names = []
-        if names and "/threading.py" not in frame.f_code.co_filename \
-                and "/plait/" not in frame.f_code.co_filename:
+        if names and not is_library_file(frame.f_code.co_filename):
             found.append(f"`{names[0]}` in {frame.f_code.co_name}()")
         frame = frame.f_back
     return ", ".join(found)
