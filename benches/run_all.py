@@ -18,6 +18,7 @@ BENCHES = [
     ("concurrent calls, plait vs django-concurrent-test-helper", ["concurrent_bench.py"]),
     ("thread handoff cost", ["handoff_bench.py"]),
     ("where the time of one execution goes", ["profile_bench.py"]),
+    ("plait's Lock and RLock outside explorations, vs the stdlib's", ["locks_bench.py"]),
     ("memory of long explorations", ["memory_bench.py"]),
 ]
 

@@ -71,8 +71,10 @@ def format_steps(trace: StepTrace, *, show_lane: bool = False) -> list[str]:
 
 
 def _failing_line(error: BaseException) -> str:
+    from plait._paths import is_library_file
+
     frames = [f for f in traceback.extract_tb(error.__traceback__)
-              if "/plait/" not in f.filename and "/asyncio/" not in f.filename]
+              if not is_library_file(f.filename)]
     if not frames:
         return ""
     frame = frames[-1]

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from plait import _native
+from plait._paths import is_library_file
 from plait.aio.loop import PlaitLoop
 from plait.aio.trace import StepTrace
 from plait.errors import (
@@ -27,6 +28,7 @@ from plait.errors import (
 )
 from plait.report import format_report
 from plait.settings import Options, decode_settings, encode_settings
+from plait.threads.scheduler import Hang
 
 PYTHON = (sys.version_info[0], sys.version_info[1])
 
@@ -366,7 +368,7 @@ def _explore(body: Body, options: Options, name: str, replay_hint: str | None) -
     if failure is not None:
         token, error, at = failure
         result.failed_at = at
-        if options.shrink:
+        if options.shrink and not isinstance(error, Hang):  # a hang is not about the order
             token, error = _shrink(body, options, token, error, result)
         result.failure = _confirm_and_report(body, options, name, token, error, result, at,
                                              replay_hint)
@@ -377,7 +379,7 @@ def _explore(body: Body, options: Options, name: str, replay_hint: str | None) -
 def _signature(error: BaseException) -> tuple[type, str]:
     """What makes two failures the same failure: the exception type and where it was raised."""
     frames = [f for f in traceback.extract_tb(error.__traceback__)
-              if "/plait/" not in f.filename and "/asyncio/" not in f.filename]
+              if not is_library_file(f.filename)]
     where = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else ""
     return type(error), where
 

@@ -12,10 +12,10 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from plait._paths import is_library_file
+
 Location = tuple[str, int, str]  # (filename, line, function)
 
-_ASYNCIO_DIR = os.path.dirname(asyncio.__file__)
-_PLAIT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _frames(awaitable: Any) -> list[Location]:
@@ -34,7 +34,7 @@ def _frames(awaitable: Any) -> list[Location]:
 
 
 def _is_library(filename: str) -> bool:
-    return filename.startswith(_ASYNCIO_DIR) or filename.startswith(_PLAIT_DIR)
+    return is_library_file(filename)
 
 
 def suspension_point(coro: Any) -> tuple[Location | None, str]:

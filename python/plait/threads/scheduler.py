@@ -15,6 +15,7 @@ what. Time is virtual: ``time.sleep`` and timed waits expire when nothing else c
 from __future__ import annotations
 
 import _thread
+import os
 import sys
 import threading
 import time
@@ -22,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from plait._paths import is_library_file, is_plait_file
 from plait.errors import Deadlock, PlaitError
 
 _allocate = _thread.allocate_lock  # the real primitive, captured before any patching
@@ -29,6 +31,7 @@ _get_ident = _thread.get_ident
 
 
 _FINISHING = "the other threads to finish"
+_STDLIB = os.path.dirname(threading.__file__) + os.sep
 U64 = (1 << 64) - 1
 
 
@@ -67,6 +70,7 @@ class Actor:
     pending: list[Access] = field(default_factory=list)  # footprint of its current step
     opaque: bool = False  # its current step may touch anything (plait.point(), I/O)
     no_points: bool = False  # the event loop's thread: accesses are footprints, not points
+    stuck_in: str | None = None  # what it waits for outside plait's control, for a Hang report
 
     def runnable(self) -> bool:
         return not self.finished and self.blocked_on is None
@@ -100,6 +104,9 @@ class Scheduler:
         self.record_footprints = record_footprints
         self.accesses: list[tuple[int, Access]] = []  # (actor, access), when tracing
         self.keep: list[Any] = []  # modeled objects whose ids key footprints
+        self.adopted: list[Any] = []  # locks this execution took under control (see locks.py)
+        self.progress = 0  # scheduling decisions so far: the watchdog's sign of life
+        self.interrupting = False  # the watchdog signalled the body's thread out of a hang
         self.names: dict[int, str] = {}  # names of actors that are not threads (tasks)
         self.free = False  # after the body ends: no engine decisions, default order
         self.deadlock: Deadlock | None = None
@@ -197,6 +204,7 @@ class Scheduler:
         actor.pending = []
 
     def _choose(self, actor: Actor) -> Actor:
+        self.progress += 1
         runnable = self._runnable()
         while not runnable:
             if self._expire_timed_waits():
@@ -349,6 +357,8 @@ class Scheduler:
                 continue
             while thread.is_alive() and time.monotonic() < deadline and not self.hung:
                 _real_join(thread, 0.05)
+        _abandon([a.thread for a in self.actors.values() if a.thread is not None
+                  and a.thread is not threading.current_thread() and a.thread.is_alive()])
 
     # -- reports -----------------------------------------------------------------------------
     def _deadlock(self) -> Deadlock:
@@ -366,11 +376,32 @@ class Scheduler:
 
     def _describe_hang(self, actor: Actor) -> str:
         frame = sys._current_frames().get(actor.ident or -1)
-        where = "?" if frame is None else \
-            f"{frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}"
+        where = "?"
+        if frame is not None:
+            inner: Any = frame
+            user: Any = frame
+            while user is not None and (user.f_code.co_filename.startswith(_STDLIB)
+                                        or is_plait_file(user.f_code.co_filename)):
+                user = user.f_back
+            user = user or inner
+            where = _fmt((user.f_code.co_filename, user.f_lineno, user.f_code.co_name))
+            if inner is not user:
+                where += f", inside {inner.f_code.co_name}()"
+        stuck = actor.stuck_in or (
+            "is stuck in something plait does not control (a lock made before plait was "
+            "imported, a blocking socket or pipe, a subprocess, a C extension)")
         return (f"{actor.name} did not reach a scheduling point within {self.hang_timeout:g}s: "
-                f"it is stuck in something plait does not control (a real lock created before "
-                f"the execution, a blocking socket, a C extension), at {where}")
+                f"it {stuck}, at {where}. plait abandoned the thread and ended the execution")
+
+
+def _abandon(threads: list[threading.Thread]) -> None:
+    """Threads stuck for real are left behind: they are daemons (see primitives._start), and
+    a ThreadPoolExecutor worker must not be joined at exit either."""
+    futures = sys.modules.get("concurrent.futures.thread")
+    queues = getattr(futures, "_threads_queues", None)
+    if queues is not None:
+        for thread in threads:
+            queues.pop(thread, None)
 
 
 def _thread_key(actor: Actor) -> int:
@@ -400,8 +431,7 @@ def _local_names(thing: Any, frame: Any) -> str:
             names = [n for n, v in frame.f_locals.items() if v is thing]
         except Exception:
             names = []
-        if names and "/threading.py" not in frame.f_code.co_filename \
-                and "/plait/" not in frame.f_code.co_filename:
+        if names and not is_library_file(frame.f_code.co_filename):
             found.append(f"`{names[0]}` in {frame.f_code.co_name}()")
         frame = frame.f_back
     return ", ".join(found)

@@ -20,7 +20,7 @@ import hashlib
 import os
 import sys
 import sysconfig
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,18 +104,34 @@ _OUTSIDE_KEY = key_hash(OUTSIDE)
 
 # -- the running execution ----------------------------------------------------------------------
 _SCHED: Any = None  # the thread scheduler of the running execution (both drivers run on it)
+_ON_ACTIVATE: list[Callable[[], None]] = []  # per-execution caches to clear
+_INTERCEPT: list[Any] = []  # the interception of unannotated calls (plait.world.intercept)
+
+
+def on_activate(reset: Callable[[], None]) -> None:
+    _ON_ACTIVATE.append(reset)
 
 
 def activate(sched: Any) -> None:
     """The drivers call this when an execution starts (its scheduler runs threads and the
-    event loop's thread alike)."""
+    event loop's thread alike): external steps go to it, and unannotated calls to the file
+    system, sockets and subprocesses are intercepted until ``deactivate``."""
     global _SCHED
+    for reset in _ON_ACTIVATE:
+        reset()
+    if not _INTERCEPT:
+        from plait.world import intercept
+
+        _INTERCEPT.append(intercept)
+    _INTERCEPT[0].install(sched)
     _SCHED = sched
 
 
 def deactivate() -> None:
     global _SCHED
     _SCHED = None
+    if _INTERCEPT:
+        _INTERCEPT[0].uninstall()
 
 
 def active() -> bool:
@@ -154,6 +170,10 @@ def step(sched: Any, what: str, effects: Sequence[Effect], where: Where | None,
     in_task = actor.no_points  # the event loop's thread: task steps are its points
     if not in_task:
         sched.point(what, None, where)
+    if not recording:
+        if sched.record_footprints:
+            _lean(actor.pending, effects)
+        return
     pending = actor.pending if sched.record_footprints else None
     outside = False
     for effect in effects:
@@ -163,12 +183,37 @@ def step(sched: Any, what: str, effects: Sequence[Effect], where: Where | None,
         access = Access(key, effect.write, effect.label or describe_key(effect.key), where)
         if pending is not None:
             pending.append(access)
-        if recording and effect.race:
+        if effect.race:
             sched.accesses.append((actor.id, access))
     if pending is not None and not outside:
         pending.append(Access(_OUTSIDE_KEY, False, "the outside world", where))
-    if recording and in_task:
+    if in_task:
         _note_in_task(what, where)
+
+
+_LEAN: dict[tuple[Key, bool], Access] = {}  # (key, write) -> a shared footprint entry
+_OUTSIDE_READ = Access(_OUTSIDE_KEY, False, "the outside world", None)
+
+
+def _lean(pending: list[Access], effects: Sequence[Effect]) -> None:
+    """An exploring execution records footprints only (no report): reuse their entries."""
+    outside = False
+    for effect in effects:
+        entry = (effect.key, effect.write)
+        try:
+            access = _LEAN.get(entry)
+        except TypeError:  # an unhashable part: key_hash says which
+            key_hash(effect.key)
+            raise
+        if access is None:
+            if len(_LEAN) > 100_000:
+                _LEAN.clear()
+            access = _LEAN[entry] = Access(key_hash(effect.key), effect.write, "", None)
+        if access.key == _OUTSIDE_KEY:
+            outside = True
+        pending.append(access)
+    if not outside:
+        pending.append(_OUTSIDE_READ)
 
 
 def _note_in_task(what: str, where: Where | None) -> None:
