@@ -117,7 +117,8 @@ def explore(fn: F | None = None, /, *, strategy: str | None = None,
             granularity: str | None = None, atomicity: str | None = None,
             trace_modules: list[str] | None = None, skip_modules: list[str] | None = None,
             hang_timeout: float | None = None, races: str | None = None,
-            shrink: bool | None = None) -> Any:
+            shrink: bool | None = None, html: str | None = None,
+            html_races: bool | None = None, workers: int | None = None) -> Any:
     """Run the decorated ``async def`` test under many schedules.
 
     ``strategy``: ``auto`` (default: exhaustive ``dfs`` on half the budget, then ``pct``),
@@ -140,6 +141,11 @@ def explore(fn: F | None = None, /, *, strategy: str | None = None,
     ``races``: when the test passes, data races seen on the default schedule are reported
     as a ``plait.RaceWarning`` (``warn``, default), fail the test (``error``), or not
     (``ignore``).
+    ``html``: a directory; a failure also writes an HTML timeline there (one lane per
+    actor, the steps, the conflicting accesses, the token); ``html_races``: one for each
+    ``RaceWarning`` too.
+    ``workers``: explore with this many worker processes (dpor splits its tree, random and
+    pct split their seeds); default 1.
     """
     spec = {k: v for k, v in {
         "strategy": strategy, "max_executions": max_executions, "max_seconds": max_seconds,
@@ -148,7 +154,8 @@ def explore(fn: F | None = None, /, *, strategy: str | None = None,
         "granularity": granularity, "atomicity": atomicity,
         "trace_modules": None if trace_modules is None else tuple(trace_modules),
         "skip_modules": None if skip_modules is None else tuple(skip_modules),
-        "hang_timeout": hang_timeout, "races": races, "shrink": shrink,
+        "hang_timeout": hang_timeout, "races": races, "shrink": shrink, "html": html,
+        "html_races": html_races, "workers": workers,
     }.items() if v is not None}
     if fn is not None:
         if not callable(fn):

@@ -33,6 +33,12 @@ _OPTIONS = (
      "data races seen in a passing test: warn (default), error or ignore"),
     ("--plait-replay", "plait_replay", "replay",
      "replay this token (plait1:...) instead of exploring; select the test it came from"),
+    ("--plait-html", "plait_html", "html",
+     "write an HTML timeline of each failing explored test into this directory"),
+    ("--plait-html-races", "plait_html_races", "html_races",
+     "with --plait-html: also write one for each RaceWarning (true/false)"),
+    ("--plait-workers", "plait_workers", "workers",
+     "worker processes exploring each explored test together (default 1)"),
 )
 
 _CACHE_KEY = "plait/failures"
@@ -144,3 +150,5 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     terminalreporter.section("plait")
     for result in results:
         terminalreporter.write_line(f"plait: {result.name}: {result.summary()}")
+        for path in getattr(result, "html", ()):
+            terminalreporter.write_line(f"plait: {result.name}: HTML timeline: {path}")

@@ -141,9 +141,11 @@ class ExplorationResult:
     failure: InterleavingFailure | None = None
     failed_at: int | None = None
     notes: list[str] = field(default_factory=list)
+    html: list[str] = field(default_factory=list)  # HTML timelines written (--plait-html)
 
     def summary(self) -> str:
         plural = "" if self.executions == 1 else "s"
+        failed = self.failure is not None or self.failed_at is not None
         text = f"{self.executions} execution{plural}"
         if self.redundant:
             text += f" ({self.redundant} of them redundant)"
@@ -152,13 +154,13 @@ class ExplorationResult:
             text += "replayed a token"
         elif self.exhausted:
             text += "exhausted" + (" within the bound" if self.bounded else "")
-        elif self.failure is not None and self.stopped_by == "failure":
+        elif failed and self.stopped_by == "failure":
             text += "stopped at the first failure"
         else:
             text += "not exhausted (" + {"budget": "execution budget spent",
                                          "time": "time budget spent"}.get(
                 self.stopped_by, self.stopped_by or "budget spent") + ")"
-        if self.failure is not None:
+        if failed:
             text += ", FAILED" + (f" (execution {self.failed_at})" if self.failed_at else "")
         return text
 
@@ -363,7 +365,7 @@ def _explore(body: Body, options: Options, name: str, replay_hint: str | None) -
         used.insert(0, label)
     result.strategy = "+".join(used) if used else options.strategy
     if failure is None and options.races != "ignore":
-        _check_races(body, options, name)
+        _check_races(body, options, name, replay_hint, result)
     result.elapsed = time.monotonic() - started
     if failure is not None:
         token, error, at = failure
@@ -422,7 +424,8 @@ def _shrink(body: Body, options: Options, token: str, error: BaseException,
     return token, error
 
 
-def _check_races(body: Body, options: Options, name: str) -> None:
+def _check_races(body: Body, options: Options, name: str, replay_hint: str | None,
+                 result: ExplorationResult) -> None:
     """One more execution, on the default schedule, recording every access: races that
     no lock, start or join orders are reported even though the assertions held."""
     from plait import races
@@ -436,6 +439,12 @@ def _check_races(body: Body, options: Options, name: str) -> None:
     explorer.end_execution(error is not None)
     run = trace.threads if isinstance(trace, StepTrace) else trace
     if run is not None and len(run.sched.actors) > 1:
+        if options.html and options.html_races and options.races != "ignore":
+            found = races.find_races(run.sched)
+            if found:
+                warning = races.RaceWarning(f"{len(found)} data race(s), though the test passed:\n"
+                                            + "\n".join(r.describe() for r in found))
+                _write_html(options, name, replay_hint, trace, warning, explorer.token(), result)
         races.check(run.sched, options.races, name)
 
 
@@ -467,6 +476,7 @@ def _replay(body: Body, options: Options, name: str, replay_hint: str | None) ->
     if error is not None:
         token = options.replay or ""
         report = format_report(name, trace, error, token, result, replay_hint, replayed=True)
+        report += _write_html(options, name, replay_hint, trace, error, token, result)
         result.failure = InterleavingFailure(report, token, _stats_dict(result))
         result.failure.result = result
         raise result.failure from error
@@ -487,6 +497,23 @@ def _stats_dict(result: ExplorationResult) -> dict[str, object]:
         "exhausted": result.exhausted,
         "elapsed": result.elapsed,
     }
+
+
+def _write_html(options: Options, name: str, replay_hint: str | None, trace: Any,
+                error: BaseException, token: str, result: ExplorationResult) -> str:
+    """With ``html``: the HTML timeline of this execution; returns the report's line for it."""
+    if not options.html:
+        return ""
+    from plait import html_report
+
+    try:
+        path = html_report.write(options.html, name, replay_hint, trace, error, token,
+                                 result.summary(), replay_hint, list(result.notes))
+    except OSError as exc:
+        raise ConfigError(f"plait option html={options.html!r}: cannot write the HTML "
+                          f"timeline there: {exc}") from None
+    result.html.append(path)
+    return f"\nHTML timeline: {path}"
 
 
 def _confirm_and_report(body: Body, options: Options, name: str, token: str,
@@ -510,8 +537,10 @@ def _confirm_and_report(body: Body, options: Options, name: str, token: str,
             "replaying the failing schedule did not fail the same way: the test depends on "
             "something plait does not control (real time, I/O, threads, os.urandom)"
         )
-    report = format_report(name, trace, replayed if confirmed and replayed else error, token,
-                           result, replay_hint, found_at=at, confirmed=confirmed)
+    shown = replayed if confirmed and replayed else error
+    report = format_report(name, trace, shown, token, result, replay_hint, found_at=at,
+                           confirmed=confirmed)
+    report += _write_html(options, name, replay_hint, trace, shown, token, result)
     failure = InterleavingFailure(report, token, _stats_dict(result))
     failure.__cause__ = error
     failure.result = result

@@ -9,6 +9,7 @@ bigger budget, a developer replaying one token).
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +42,9 @@ class Options:
     shrink: bool = True
     shrink_executions: int = 500
     shrink_seconds: float = 10.0
+    html: str | None = None  # a directory: write an HTML timeline of each failure there
+    html_races: bool = False  # ... and of each RaceWarning
+    workers: int = 1  # worker processes exploring one test together
 
     def merged(self, **overrides: Any) -> Options:
         """These options with every non-None override applied, validated."""
@@ -92,6 +96,17 @@ def _float(name: str, value: Any, *, minimum: float, strict: bool = False) -> fl
     return number
 
 
+def _directory(name: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    if not text:
+        return None
+    if os.path.exists(text) and not os.path.isdir(text):
+        raise ConfigError(f"plait option {name} must be a directory, got the file {text!r}")
+    return text
+
+
 def validate(options: Options) -> Options:
     strategy = str(options.strategy).strip().lower()
     if strategy not in STRATEGIES:
@@ -140,6 +155,9 @@ def validate(options: Options) -> Options:
         shrink=_bool("shrink", options.shrink),
         shrink_executions=_int("shrink_executions", options.shrink_executions, minimum=0),
         shrink_seconds=_float("shrink_seconds", options.shrink_seconds, minimum=0.0),
+        html=_directory("html", options.html),
+        html_races=_bool("html_races", options.html_races),
+        workers=_int("workers", options.workers, minimum=1),
         **modules,
     )
 
