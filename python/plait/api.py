@@ -31,6 +31,7 @@ class _Context:
     key: str | None = None
     replay_hint: str | None = None
     store: FailureStore | None = None
+    progress: Any = None  # plait.progress.Progress, on a terminal
     # One list per pytest session (a stack, so that pytester's nested sessions keep apart).
     results: list[ExplorationResult] = []
     saved_results: list[list[ExplorationResult]] = []
@@ -68,7 +69,7 @@ def _run(fn: Callable[..., Any], spec: dict[str, Any], args: tuple[Any, ...],
                 pass
             store.set(context.key or "", None)
     try:
-        result = runner.explore(body, options, name, hint)
+        result = runner.explore(body, options, name, hint, context.progress)
     except InterleavingFailure as failure:
         if store is not None and options.replay is None:
             store.set(context.key or "", failure.token)

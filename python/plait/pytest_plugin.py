@@ -131,11 +131,14 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, Any, Any]:
     context.key = item.nodeid
     context.replay_hint = f"pytest '{item.nodeid}'"
     context.store = None if item.config.getoption("plait_forget") else _CacheStore(item.config)
+    from plait import progress
+
+    context.progress = progress.for_item(item)
     try:
         return (yield)
     finally:
         context.name = context.key = context.replay_hint = None
-        context.store = None
+        context.store = context.progress = None
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

@@ -288,13 +288,14 @@ def run_execution(chooser: Any, seed: int | None, body: Callable[[], Coroutine[A
     return failure
 
 
-def explore(body: Body, options: Options, name: str, replay_hint: str | None = None) -> ExplorationResult:
+def explore(body: Body, options: Options, name: str, replay_hint: str | None = None,
+            progress: Any = None) -> ExplorationResult:
     """Explore ``body`` under ``options``. Raises InterleavingFailure when a schedule fails."""
     body.begin(options)
     try:
         if options.replay is not None:
             return _replay(body, options, name, replay_hint)
-        return _explore(body, options, name, replay_hint)
+        return _explore(body, options, name, replay_hint, progress)
     finally:
         body.end()
 
@@ -312,7 +313,8 @@ def _plan(options: Options, body: Body) -> Iterator[tuple[str, dict[str, Any]]]:
     yield "pct", {}
 
 
-def _explore(body: Body, options: Options, name: str, replay_hint: str | None) -> ExplorationResult:
+def _explore(body: Body, options: Options, name: str, replay_hint: str | None,
+             progress: Any = None) -> ExplorationResult:
     started = time.monotonic()
     result = ExplorationResult(name=name, strategy=options.strategy)
     failure: tuple[str, BaseException, int] | None = None
@@ -344,6 +346,11 @@ def _explore(body: Body, options: Options, name: str, replay_hint: str | None) -
             explorer.end_execution(error is not None)
             if error is not None and failure is None:
                 failure = (explorer.token(), error, result.executions + explorer.stats()["executions"])
+            if progress is not None and progress.due():
+                stats = explorer.stats()
+                done = result.executions + int(stats["executions"])
+                progress.update(strategy, done, done - result.redundant - int(stats["redundant"]),
+                                total, options.max_seconds)
         stats = explorer.stats()
         result.executions += int(stats["executions"])
         result.steps += int(stats["steps"])
@@ -374,7 +381,11 @@ def _explore(body: Body, options: Options, name: str, replay_hint: str | None) -
             token, error = _shrink(body, options, token, error, result)
         result.failure = _confirm_and_report(body, options, name, token, error, result, at,
                                              replay_hint)
+        if progress is not None:
+            progress.done(result.summary())
         raise result.failure
+    if progress is not None:
+        progress.done(result.summary())
     return result
 
 

@@ -44,7 +44,7 @@ TOKEN = re.compile(r"--plait-replay=(plait1:[A-Za-z0-9_-]+)")
 
 
 def _page(pytester: pytest.Pytester, *args: str) -> tuple[pytest.RunResult, str, str]:
-    pytester.makepyfile(test_threads=THREADS)
+    pytester.makepyfile(test_html_lost_update=THREADS)
     result = pytester.runpytest("-p", "no:cacheprovider", *args)
     result.assert_outcomes(failed=1)
     out = result.stdout.str()
