@@ -58,6 +58,9 @@ class Body:
             from plait.threads import affinity
 
             self._cpus = affinity.bind_one_cpu()
+        from plait.world import _step as world_step
+
+        world_step.hold()
         self._begin_tracer(options)
 
     def _begin_tracer(self, options: Options) -> None:
@@ -73,6 +76,9 @@ class Body:
 
     def end(self) -> None:
         gc.unfreeze()
+        from plait.world import _step as world_step
+
+        world_step.release()
         if self._cpus is not None:
             from plait.threads import affinity
 
