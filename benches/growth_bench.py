@@ -61,7 +61,8 @@ COMMON = '''
 import json, resource, sys, time
 sys.path.insert(0, sys.argv[1])
 import plait_growth_program as prog
-family, n, steps, cap, limit = sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5]), int(sys.argv[6])
+family, n, steps = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+cap, limit = float(sys.argv[5]), int(sys.argv[6])
 
 def done(executions, exhausted, seconds):
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -165,7 +166,8 @@ def main() -> None:
                     if "skip" in ours or "skip" in theirs or not theirs["executions"]:
                         ratios.append("n/a")
                         continue
-                    ratios.append(f"{(ours['executions'] / ours['seconds']) / (theirs['executions'] / theirs['seconds']):.1f}x")
+                    rate = ours["executions"] / ours["seconds"]
+                    ratios.append(f"{rate / (theirs['executions'] / theirs['seconds']):.1f}x")
                 print(f"{n}x{steps:<4} " + " ".join(cell(r) for r in rows) + "  "
                       + ", ".join(ratios), flush=True)
     print(f"\ntotal wall time: {time.perf_counter() - began:.0f} s")
