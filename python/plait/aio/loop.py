@@ -403,6 +403,7 @@ class PlaitLoop(asyncio.SelectorEventLoop):
         sched = self._plait_sched
         task_step = actor != LANE and self._plait_footprints
         before = task_location(handle) if trace is not None else None
+        first = len(sched.accesses) if trace is not None and sched is not None else 0
         if task_step:
             me = sched.me()
             if me is not None:
@@ -413,7 +414,8 @@ class PlaitLoop(asyncio.SelectorEventLoop):
             self._plait_task_footprint(actor, sched, mark)
         if trace is not None and before is not None:
             trace.step(actor, self.actor_name(actor), describe_handle(handle), before,
-                       task_location(handle), self._plait_clock)
+                       task_location(handle), self._plait_clock, first,
+                       len(sched.accesses) if sched is not None else 0)
 
     def _plait_task_footprint(self, actor: int, sched: Any, mark: int) -> None:
         """The footprint of a task step (accesses the tracer saw in the loop's thread),
