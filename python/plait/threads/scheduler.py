@@ -25,6 +25,7 @@ from typing import Any
 
 from plait._paths import is_library_file, is_plait_file
 from plait.errors import Deadlock, PlaitError
+from plait.timeline import next_seq
 
 _allocate = _thread.allocate_lock  # the real primitive, captured before any patching
 _get_ident = _thread.get_ident
@@ -83,6 +84,8 @@ class ThreadStep:
     what: str
     where: tuple[str, int, str] | None
     clock: float
+    seq: int = 0  # position in the execution's one timeline (tasks, threads, the world)
+    mark: int = 0  # len(Scheduler.accesses) when the step was logged: its accesses follow
 
 
 class Scheduler:
@@ -181,9 +184,15 @@ class Scheduler:
             self._switch(actor, chosen)
         # Logged when the actor goes on (the access happens now), not when it arrived here.
         if self.trace is not None:
-            self.trace.append(ThreadStep(actor.id, actor.name, what, actor.where, self.clock.now))
+            self._log(actor, what)
             if access is not None:
                 self.accesses.append((actor.id, access))
+
+    def _log(self, actor: Actor, what: str) -> None:
+        """A step of the report's timeline (only while recording)."""
+        assert self.trace is not None
+        self.trace.append(ThreadStep(actor.id, actor.name, what, actor.where, self.clock.now,
+                                     next_seq(), len(self.accesses)))
 
     def _runnable(self) -> list[int]:
         return [a.id for a in self.actors.values() if a.runnable()]
@@ -254,7 +263,7 @@ class Scheduler:
     def _pass_on(self, me: Actor, what: str) -> None:
         """``me`` cannot run any more (finished or blocked): hand the baton to someone."""
         if self.trace is not None:
-            self.trace.append(ThreadStep(me.id, me.name, what, me.where, self.clock.now))
+            self._log(me, what)
         self._flush_footprint(me)
         chosen = self._choose(me)
         if chosen is me:
@@ -272,7 +281,7 @@ class Scheduler:
         actor.deadline = None if timeout is None else self.clock.now + max(0.0, timeout)
         if self.trace is not None and not (
                 self.trace and self.trace[-1].actor == actor.id and self.trace[-1].what == what):
-            self.trace.append(ThreadStep(actor.id, actor.name, what, actor.where, self.clock.now))
+            self._log(actor, what)
         self._flush_footprint(actor)
         chosen = self._choose(actor)
         if chosen is not actor:
@@ -363,6 +372,7 @@ class Scheduler:
     # -- reports -----------------------------------------------------------------------------
     def _deadlock(self) -> Deadlock:
         lines = ["every thread is blocked and none can run (a deadlock):"]
+        stuck: list[tuple[str, str, str, Any]] = []
         frames = sys._current_frames()
         for actor in self.actors.values():
             if actor.finished:
@@ -370,9 +380,12 @@ class Scheduler:
             frame = frames.get(actor.ident or -1)
             held = ", ".join(describe(lock, frame) for lock in actor.holds) or "nothing"
             where = _fmt(actor.where)
-            lines.append(f"  {actor.name} holds {held}; waits for "
-                         f"{describe(actor.blocked_on, frame)} at {where}")
-        return Deadlock("\n".join(lines))
+            waits = describe(actor.blocked_on, frame)
+            lines.append(f"  {actor.name} holds {held}; waits for {waits} at {where}")
+            stuck.append((actor.name, held, waits, actor.where))
+        deadlock = Deadlock("\n".join(lines))
+        deadlock.actors = stuck
+        return deadlock
 
     def _describe_hang(self, actor: Actor) -> str:
         frame = sys._current_frames().get(actor.ident or -1)

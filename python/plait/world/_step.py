@@ -123,15 +123,38 @@ def activate(sched: Any) -> None:
         from plait.world import intercept
 
         _INTERCEPT.append(intercept)
-    _INTERCEPT[0].install(sched)
+    if not _INTERCEPTING[0]:
+        _INTERCEPT[0].install(sched)
+        _INTERCEPTING[0] = True
     _SCHED = sched
 
 
 def deactivate() -> None:
     global _SCHED
     _SCHED = None
-    if _INTERCEPT:
+    if _INTERCEPTING[0] and not _HELD[0]:
         _INTERCEPT[0].uninstall()
+        _INTERCEPTING[0] = False
+
+
+# Installing the interception is some 80 attribute swaps; an exploration holds it in place
+# from its first execution to its end instead of once per execution. Between executions
+# the wrappers pass every call through (no execution: _SCHED is None).
+_HELD = [0]  # explorations running in this process that hold the interception
+_INTERCEPTING = [False]
+
+
+def hold() -> None:
+    """An exploration starts: keep the interception installed between its executions."""
+    _HELD[0] += 1
+
+
+def release() -> None:
+    """The exploration ends: the originals come back (unless another one still holds)."""
+    _HELD[0] = max(0, _HELD[0] - 1)
+    if not _HELD[0] and _SCHED is None and _INTERCEPTING[0]:
+        _INTERCEPT[0].uninstall()
+        _INTERCEPTING[0] = False
 
 
 def active() -> bool:
