@@ -12,7 +12,7 @@ from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from plait import _native
+from plait import _native, world
 from plait._paths import is_library_file
 from plait.aio.loop import PlaitLoop
 from plait.aio.trace import StepTrace
@@ -48,6 +48,7 @@ class Body:
         # Each execution seeds `random`; the caller's state comes back once, at the end.
         self._random = random.getstate()
         self.saw_threads = False
+        world.hold()  # the outside world's wrappers stay in place between executions
         self._begin_tracer(options)
 
     def _begin_tracer(self, options: Options) -> None:
@@ -63,6 +64,7 @@ class Body:
 
     def end(self) -> None:
         gc.unfreeze()
+        world.release()
         if self._random is not None:
             random.setstate(self._random)
             self._random = None

@@ -283,6 +283,8 @@ def test_every_original_is_back_after_an_exploration(tmp_path: Path) -> None:
               subprocess.Popen.__init__, "exists" in pathlib.Path.__dict__,
               "connect" in socket.socket.__dict__)
     explore(lambda: run_threads(lambda: append_line(str(tmp_path / "x"), "y")))
+    with pytest.raises(InterleavingFailure):  # and after a failing one
+        explore(writers_body(str(tmp_path / "log")))
     after = (os.path.exists, os.stat, builtins.open, io.open, os.listdir,
              subprocess.Popen.__init__, "exists" in pathlib.Path.__dict__,
              "connect" in socket.socket.__dict__)

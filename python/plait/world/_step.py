@@ -106,6 +106,7 @@ _OUTSIDE_KEY = key_hash(OUTSIDE)
 _SCHED: Any = None  # the thread scheduler of the running execution (both drivers run on it)
 _ON_ACTIVATE: list[Callable[[], None]] = []  # per-execution caches to clear
 _INTERCEPT: list[Any] = []  # the interception of unannotated calls (plait.world.intercept)
+_HELD = [False]  # an exploration keeps the wrappers in place from one execution to the next
 
 
 def on_activate(reset: Callable[[], None]) -> None:
@@ -123,13 +124,28 @@ def activate(sched: Any) -> None:
         from plait.world import intercept
 
         _INTERCEPT.append(intercept)
-    _INTERCEPT[0].install(sched)
+    _INTERCEPT[0].install()
     _SCHED = sched
 
 
 def deactivate() -> None:
     global _SCHED
     _SCHED = None
+    if _INTERCEPT and not _HELD[0]:
+        _INTERCEPT[0].uninstall()
+
+
+def hold() -> None:
+    """An exploration starts: wrappers put in place by its first execution stay until
+    ``release`` (between executions they cost one global lookup per call and pass through).
+    Putting ~80 attributes in place and back costs ~40 µs, a third of a short asyncio
+    execution."""
+    _HELD[0] = True
+
+
+def release() -> None:
+    """The exploration ended: every original is back."""
+    _HELD[0] = False
     if _INTERCEPT:
         _INTERCEPT[0].uninstall()
 
