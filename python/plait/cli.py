@@ -53,6 +53,9 @@ def main(argv: list[str] | None = None) -> int:
         cmd.add_argument("paths", nargs="+", help="Python files or directories")
         cmd.add_argument("--replays", type=int, default=3, help="demo: replays per bug (default 3)")
     args = parser.parse_args(argv)
+    from plait.threads.locks import install_types
+
+    install_types()  # before the test files are imported: their module-level locks are plait's
 
     from plait.errors import InterleavingFailure
     from plait.runner import decode_token

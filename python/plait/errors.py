@@ -39,4 +39,8 @@ class Nondeterminism(PlaitError, RuntimeError):
 
 
 class Deadlock(PlaitError, RuntimeError):
-    """Every actor is blocked and nothing plait controls can wake any of them."""
+    """Every actor is blocked and nothing plait controls can wake any of them.
+
+    ``actors``: (name, what it holds, what it waits for, where) of each blocked actor."""
+
+    actors: list[tuple[str, str, str, Any]] = []

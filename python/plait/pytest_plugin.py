@@ -1,6 +1,10 @@
 """plait's pytest plugin: options, the per-test context, saved failures, the summary.
 
-It imports nothing heavy at import time: the engine loads when the first explored test runs.
+Loading it makes ``threading.Lock`` and ``threading.RLock`` plait's (see
+:mod:`plait.threads.locks`) before collection imports any test module, so locks made at
+import time, in fixtures and in libraries' globals can be scheduled. Outside explorations
+they are plain locks. Apart from that it imports nothing heavy: the engine loads when the
+first explored test runs.
 """
 
 from __future__ import annotations
@@ -9,6 +13,10 @@ from collections.abc import Generator
 from typing import Any
 
 import pytest
+
+from plait.threads.locks import install_types
+
+install_types()
 
 _OPTIONS = (
     # (flag, ini key, settings field, help)

@@ -3,16 +3,20 @@ proposes, keep the first failure, confirm it by replay, and build the report."""
 
 from __future__ import annotations
 
+import atexit
 import gc
+import os
 import random
 import sys
+import threading
 import time
 import traceback
+import weakref
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from plait import _native, world
+from plait import _native
 from plait._paths import is_library_file
 from plait.aio.loop import PlaitLoop
 from plait.aio.trace import StepTrace
@@ -24,6 +28,7 @@ from plait.errors import (
 )
 from plait.report import format_report
 from plait.settings import Options, decode_settings, encode_settings
+from plait.threads.scheduler import Hang
 
 PYTHON = (sys.version_info[0], sys.version_info[1])
 
@@ -40,6 +45,7 @@ class Body:
         self.loop: PlaitLoop | None = None  # reused by the executions of one exploration
         self.saw_threads = False  # an execution ran more than one thread actor
         self._random: Any = None  # the caller's random state, restored when exploring ends
+        self._cpus: frozenset[int] | None = None  # the CPU mask to restore (threads)
 
     def begin(self, options: Options) -> None:
         # Executions collect garbage between them; freezing what exists now keeps each
@@ -48,7 +54,13 @@ class Body:
         # Each execution seeds `random`; the caller's state comes back once, at the end.
         self._random = random.getstate()
         self.saw_threads = False
-        world.hold()  # the outside world's wrappers stay in place between executions
+        if not self.is_async:  # thread actors: hand off on one CPU (see threads.affinity)
+            from plait.threads import affinity
+
+            self._cpus = affinity.bind_one_cpu()
+        from plait.world import _step as world_step
+
+        world_step.hold()
         self._begin_tracer(options)
 
     def _begin_tracer(self, options: Options) -> None:
@@ -64,13 +76,19 @@ class Body:
 
     def end(self) -> None:
         gc.unfreeze()
-        world.release()
+        from plait.world import _step as world_step
+
+        world_step.release()
+        if self._cpus is not None:
+            from plait.threads import affinity
+
+            affinity.restore(self._cpus)
+            self._cpus = None
         if self._random is not None:
             random.setstate(self._random)
             self._random = None
         if self.loop is not None:
-            if not self.loop.is_closed():
-                self.loop.close()
+            _park_loop(self.loop)
             self.loop = None
         if self.tracer is not None:
             self.tracer.stop()
@@ -90,8 +108,9 @@ class Body:
             def call() -> None:  # the loop's thread is the first actor
                 loop = self.loop if self.loop is not None and not self.loop.is_closed() else None
                 if loop is None:
-                    loop = self.loop = PlaitLoop(chooser, timer_slack=options.timer_slack,
-                                                 trace=trace, sched=primitives.ACTIVE)
+                    loop = self.loop = _spare_loop() or PlaitLoop(
+                        chooser, timer_slack=options.timer_slack, trace=trace,
+                        sched=primitives.ACTIVE)
                 outcome["failure"] = run_execution(chooser, None, self.call, options.timer_slack,
                                                    trace, sched=primitives.ACTIVE, loop=loop)
         try:
@@ -175,6 +194,49 @@ def _new_explorer(options: Options, strategy: str, max_executions: int,
         raise ConfigError(f"cannot replay {options.replay!r}: {exc}") from None
     except _native.ConfigError as exc:
         raise ConfigError(str(exc)) from None
+
+
+_SPARE = threading.local()  # a loop left reusable by the last exploration in this thread
+
+
+def _spare_loop() -> PlaitLoop | None:
+    """The loop the last exploration in this thread left, if this process made it (a fork
+    shares the epoll instance with its parent: never reuse one across processes)."""
+    spare = getattr(_SPARE, "loop", None)
+    _SPARE.loop = None
+    if spare is None:
+        return None
+    pid, loop = spare
+    if pid == os.getpid() and loop.plait_reusable():
+        return loop
+    if pid == os.getpid():
+        loop.close()
+    return None
+
+
+def _park_loop(loop: PlaitLoop) -> None:
+    """Keep a reusable loop for the next exploration in this thread; close it otherwise."""
+    old = getattr(_SPARE, "loop", None)
+    if old is not None and old[0] == os.getpid() and old[1] is not loop:
+        old[1].close()
+    if loop.is_closed():
+        _SPARE.loop = None
+    elif loop.plait_reusable():
+        _SPARE.loop = (os.getpid(), loop)
+        _PARKED.add(loop)
+    else:
+        loop.close()
+        _SPARE.loop = None
+
+
+_PARKED: weakref.WeakSet[PlaitLoop] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_parked() -> None:
+    for loop in list(_PARKED):
+        if not loop.is_closed() and not loop.is_running():
+            loop.close()
 
 
 class _NoTracer:
@@ -312,7 +374,7 @@ def _explore(body: Body, options: Options, name: str, replay_hint: str | None) -
     if failure is not None:
         token, error, at = failure
         result.failed_at = at
-        if options.shrink:
+        if options.shrink and not isinstance(error, Hang):  # a hang is not about the order
             token, error = _shrink(body, options, token, error, result)
         result.failure = _confirm_and_report(body, options, name, token, error, result, at,
                                              replay_hint)

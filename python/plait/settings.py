@@ -44,14 +44,19 @@ class Options:
 
     def merged(self, **overrides: Any) -> Options:
         """These options with every non-None override applied, validated."""
-        fields = {f.name for f in dataclasses.fields(self)}
+        fields = _FIELDS or {f.name for f in dataclasses.fields(self)}
         unknown = sorted(set(overrides) - fields)
         if unknown:
             raise ConfigError(
                 f"unknown plait option(s) {', '.join(unknown)}; accepted: {', '.join(sorted(fields))}"
             )
         values = {k: v for k, v in overrides.items() if v is not None}
+        if not values:  # nothing to change: options are validated when made (or default)
+            return self
         return validate(dataclasses.replace(self, **values))
+
+
+_FIELDS: frozenset[str] = frozenset(f.name for f in dataclasses.fields(Options))
 
 
 def _int(name: str, value: Any, *, minimum: int) -> int:

@@ -142,7 +142,15 @@ def test_nothing_leaks_between_executions() -> None:
     with pytest.raises(InterleavingFailure):
         plait.explore()(deadlock_body).explore()
     plait.explore(max_executions=20)(counter_body(2, locked=True)).explore()
-    assert type(threading.Lock()).__module__ == "_thread"
+    from plait.threads import locks, primitives
+
+    # plait's lock types stay installed (locks made later are controllable), the execution's
+    # scheduler does not: a lock made now is a plain lock
+    assert threading.Lock is locks.Lock and threading.RLock is locks.RLock
+    assert primitives.ACTIVE is None and locks.ACTIVE is None
+    fresh = threading.Lock()
+    assert fresh.acquire(False) and not fresh.acquire(False)
+    fresh.release()
     assert queue.SimpleQueue.__module__ == "_queue"
     assert time.sleep.__module__ == "time"
     assert sys.gettrace() is trace

@@ -206,3 +206,25 @@ def test_blocked_outside_until_woken_and_deadlock_when_nobody_wakes() -> None:
         plait.explore(strategy="dfs")(stuck).explore()
     assert isinstance(caught.value.__cause__, Deadlock)
     assert "waits for the row lock" in caught.value.report
+
+
+def test_interception_held_for_the_exploration_and_undone_after_it(
+        tmp_path: os.PathLike[str]) -> None:
+    """The wrappers stay installed from the first execution to the end of the exploration
+    (not re-installed per execution) and the originals are back once it ends."""
+    import builtins
+    import os as os_module
+
+    original_open, original_exists = builtins.open, os_module.path.exists
+    seen: list[bool] = []
+    target = os.path.join(tmp_path, "f")
+
+    @plait.explore(strategy="dfs", max_executions=3, races="ignore")
+    def body() -> None:
+        seen.append(builtins.open is not original_open)
+        with open(target, "w") as handle:
+            handle.write("x")
+
+    body()
+    assert seen and all(seen)
+    assert builtins.open is original_open and os_module.path.exists is original_exists

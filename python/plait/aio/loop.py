@@ -42,6 +42,9 @@ except ImportError:  # pragma: no cover
     pass
 
 
+_DEBUG = asyncio.coroutines._is_debug_mode()  # type: ignore[attr-defined]
+"""asyncio's debug mode as a new loop starts in it (PYTHONASYNCIODEBUG, -X dev)."""
+
 _NO_OWNER = frozenset({types.FunctionType, functools.partial})
 """Callback types that belong to no task (no ``__self__``): the loop's lane, found fast."""
 
@@ -140,7 +143,7 @@ class PlaitLoop(asyncio.SelectorEventLoop):
         """Whether the next execution can run on this loop instead of a new one: nothing of
         the last one is left in it (no file descriptor, transport or signal handler)."""
         return (not self.is_closed() and not self.is_running()
-                and len(self._selector.get_map()) == 1  # type: ignore[attr-defined]
+                and len(self._plait_fds) == 1
                 and not self._signal_handlers  # type: ignore[attr-defined]
                 and not self._transports  # type: ignore[attr-defined]
                 and self._default_executor is None)  # type: ignore[attr-defined]
@@ -162,9 +165,11 @@ class PlaitLoop(asyncio.SelectorEventLoop):
         self._current_handle = None
         self._exception_handler = None
         self._task_factory = None
-        self.set_debug(asyncio.coroutines._is_debug_mode())  # type: ignore[attr-defined]
+        if self._debug != _DEBUG:  # type: ignore[attr-defined]
+            self.set_debug(_DEBUG)
         self.slow_callback_duration = 0.1
-        self._asyncgens: weakref.WeakSet[Any] = weakref.WeakSet()
+        if self._asyncgens:
+            self._asyncgens: weakref.WeakSet[Any] = weakref.WeakSet()
         self._asyncgens_shutdown_called = False
         self._executor_shutdown_called = False
         self._plait_begin(chooser, timer_slack, trace, hang_timeout, sched)
@@ -301,7 +306,18 @@ class PlaitLoop(asyncio.SelectorEventLoop):
         if scheduled and scheduled[0]._cancelled:
             self._plait_drop_cancelled_timers()
         if self._plait_batch <= 0:
-            self._plait_new_batch()
+            if ready and not self._plait_woken and len(self._plait_fds) == 1 \
+                    and not self._signal_handlers:  # type: ignore[attr-defined]
+                # _plait_new_batch's common case, inlined: no waiting, nothing to select
+                if scheduled:
+                    end = self._plait_vclock.now + self._clock_resolution  # type: ignore[attr-defined]
+                    while scheduled and scheduled[0]._when < end:
+                        handle = heapq.heappop(scheduled)
+                        handle._scheduled = False
+                        ready.append(handle)
+                self._plait_batch = len(ready)
+            else:
+                self._plait_new_batch()
         while ready and ready[0]._cancelled:
             ready.popleft()
             self._plait_batch -= 1
@@ -312,7 +328,29 @@ class PlaitLoop(asyncio.SelectorEventLoop):
         pending = self._plait_pending
         actor_of = self._plait_actor_of
         if pending is None and actor_of(ready[0]) == LANE:
-            self._plait_step(0, LANE)  # the common case: no choice to make
+            # The common case: no choice to make. Lane callbacks at the head of the batch run
+            # one after another here, as the stdlib's batch would (stopping where it returns
+            # to run_forever: a stop() request, a task step, the end of the batch).
+            if self._plait_trace is not None or self._plait_footprints or self.plait_free:
+                self._plait_step(0, LANE)
+                return
+            while True:
+                ready.popleft()._run()
+                self._plait_batch -= 1
+                if self._plait_batch <= 0 or not ready or self._stopping:
+                    return
+                head = ready[0]
+                if head._cancelled or actor_of(head) != LANE:
+                    return
+        if pending is None and len(ready) == 1:  # one task step ready: nothing to scan
+            actor = actor_of(ready[0])
+            if not self.plait_free:
+                sched = self._plait_sched
+                if sched is not None and len(sched.actors) > 1 and \
+                        self._plait_other_threads_running():
+                    sched.point("event loop step")  # threads may run here
+                actor = self._plait_chooser.choose_actor([actor], None)
+            self._plait_step(0, actor)
             return
         # Where each actor's first ready handle sits. The lane is never chosen: asyncio
         # promises that callbacks run in the order they were scheduled, and its own
@@ -365,6 +403,7 @@ class PlaitLoop(asyncio.SelectorEventLoop):
         sched = self._plait_sched
         task_step = actor != LANE and self._plait_footprints
         before = task_location(handle) if trace is not None else None
+        first = len(sched.accesses) if trace is not None and sched is not None else 0
         if task_step:
             me = sched.me()
             if me is not None:
@@ -375,7 +414,8 @@ class PlaitLoop(asyncio.SelectorEventLoop):
             self._plait_task_footprint(actor, sched, mark)
         if trace is not None and before is not None:
             trace.step(actor, self.actor_name(actor), describe_handle(handle), before,
-                       task_location(handle), self._plait_clock)
+                       task_location(handle), self._plait_clock, first,
+                       len(sched.accesses) if sched is not None else 0)
 
     def _plait_task_footprint(self, actor: int, sched: Any, mark: int) -> None:
         """The footprint of a task step (accesses the tracer saw in the loop's thread),
@@ -438,10 +478,7 @@ class PlaitLoop(asyncio.SelectorEventLoop):
         scheduled = self._scheduled  # type: ignore[attr-defined]
         head = scheduled[0]
         horizon = head._when + self._plait_slack
-        others = sorted(
-            (h for h in scheduled if h is not head and not h._cancelled and h._when <= horizon),
-            key=lambda h: h._when,
-        )
+        others = _due_by(scheduled, horizon)
         choice = 0
         if others and not self.plait_free:
             choice = self._plait_chooser.choose(len(others) + 1)
@@ -505,6 +542,28 @@ class PlaitLoop(asyncio.SelectorEventLoop):
                 actor = getattr(task, "_plait_actor", LANE)
                 lines.append(f"  {self.actor_name(actor)} waits at {where}")
         return "\n".join(lines)
+
+
+def _due_by(heap: list[Any], horizon: float) -> list[Any]:
+    """The live timers other than the head due by ``horizon``, earliest first (ties in heap
+    order). Walks only the part of the heap that is due: a node's children are never due
+    earlier than it, so the walk stops where the deadlines pass the horizon."""
+    found: list[tuple[float, int, Any]] = []
+    size = len(heap)
+    stack = [2, 1]
+    while stack:
+        index = stack.pop()
+        if index < size:
+            handle = heap[index]
+            if handle._when <= horizon:
+                if not handle._cancelled:
+                    found.append((handle._when, index, handle))
+                stack.append(2 * index + 2)
+                stack.append(2 * index + 1)
+    if not found:
+        return []
+    found.sort(key=lambda item: (item[0], item[1]))
+    return [item[2] for item in found]
 
 
 class _Clock:

@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from plait.threads import primitives
+from plait.threads import primitives, watchdog
 from plait.threads.scheduler import ExecutionOver, Scheduler, ThreadStep, VirtualClock
 from plait.threads.tracing import Selection, Tracer
 
@@ -71,6 +71,8 @@ def run_threaded(chooser: Any, seed: int, body: Callable[[], Any], tracer: Trace
     first.no_points = event_loop  # task steps are the loop's scheduling points
     tracer.sched = sched
     sched.tracer = tracer  # type: ignore[attr-defined]
+    guard = watchdog.watching(sched)
+    guard.__enter__()
     primitives.install(sched)
     try:
         try:
@@ -81,7 +83,10 @@ def run_threaded(chooser: Any, seed: int, body: Callable[[], Any], tracer: Trace
         except Exception as exc:  # the test's own failure
             run.failure = exc
         finally:
-            sched.shutdown()
+            try:
+                sched.shutdown()
+            finally:
+                guard.__exit__()
     finally:
         primitives.uninstall()
         if saved is not None:

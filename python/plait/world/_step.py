@@ -106,7 +106,6 @@ _OUTSIDE_KEY = key_hash(OUTSIDE)
 _SCHED: Any = None  # the thread scheduler of the running execution (both drivers run on it)
 _ON_ACTIVATE: list[Callable[[], None]] = []  # per-execution caches to clear
 _INTERCEPT: list[Any] = []  # the interception of unannotated calls (plait.world.intercept)
-_HELD = [False]  # an exploration keeps the wrappers in place from one execution to the next
 
 
 def on_activate(reset: Callable[[], None]) -> None:
@@ -124,30 +123,38 @@ def activate(sched: Any) -> None:
         from plait.world import intercept
 
         _INTERCEPT.append(intercept)
-    _INTERCEPT[0].install()
+    if not _INTERCEPTING[0]:
+        _INTERCEPT[0].install()
+        _INTERCEPTING[0] = True
     _SCHED = sched
 
 
 def deactivate() -> None:
     global _SCHED
     _SCHED = None
-    if _INTERCEPT and not _HELD[0]:
+    if _INTERCEPTING[0] and not _HELD[0]:
         _INTERCEPT[0].uninstall()
+        _INTERCEPTING[0] = False
+
+
+# Installing the interception is some 80 attribute swaps; an exploration holds it in place
+# from its first execution to its end instead of once per execution. Between executions
+# the wrappers pass every call through (no execution: _SCHED is None).
+_HELD = [0]  # explorations running in this process that hold the interception
+_INTERCEPTING = [False]
 
 
 def hold() -> None:
-    """An exploration starts: wrappers put in place by its first execution stay until
-    ``release`` (between executions they cost one global lookup per call and pass through).
-    Putting ~80 attributes in place and back costs ~40 µs, a third of a short asyncio
-    execution."""
-    _HELD[0] = True
+    """An exploration starts: keep the interception installed between its executions."""
+    _HELD[0] += 1
 
 
 def release() -> None:
-    """The exploration ended: every original is back."""
-    _HELD[0] = False
-    if _INTERCEPT:
+    """The exploration ends: the originals come back (unless another one still holds)."""
+    _HELD[0] = max(0, _HELD[0] - 1)
+    if not _HELD[0] and _SCHED is None and _INTERCEPTING[0]:
         _INTERCEPT[0].uninstall()
+        _INTERCEPTING[0] = False
 
 
 def active() -> bool:
