@@ -79,7 +79,6 @@ def main() -> None:
 
     plait.explore(strategy="dfs", max_executions=1, races="ignore")(body).explore()
 
-    sched: Any = object()
     start = time.perf_counter()
     rounds = 200
     for _ in range(rounds):
