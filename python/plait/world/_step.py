@@ -186,7 +186,7 @@ _QUIET: dict[int, int] = {}  # thread -> depth of external_call blocks it is ins
 on_activate(_QUIET.clear)  # a thread abandoned inside a block must not silence a later one
 
 
-class external_call:  # noqa: N801 (used like a function: `with external_call(...):`)
+class external_call:  # lower case: used like a function, `with external_call(...):`
     """``with external_call(what, effects):`` is ``external_step`` for the call made inside
     the block, and the block is that one step: the file, socket and subprocess calls it
     makes on its way (a database driver's own socket I/O) are not steps of their own.
