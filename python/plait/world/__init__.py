@@ -16,9 +16,11 @@ from plait.world._step import (
     current_actor,
     deactivate,
     external_step,
+    hold,
     key_hash,
+    release,
     wake,
 )
 
 __all__ = ["OUTSIDE", "Effect", "activate", "active", "block", "current_actor", "deactivate",
-           "external_step", "key_hash", "wake"]
+           "external_step", "hold", "key_hash", "release", "wake"]

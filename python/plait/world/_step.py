@@ -124,7 +124,7 @@ def activate(sched: Any) -> None:
 
         _INTERCEPT.append(intercept)
     if not _INTERCEPTING[0]:
-        _INTERCEPT[0].install(sched)
+        _INTERCEPT[0].install()
         _INTERCEPTING[0] = True
     _SCHED = sched
 
