@@ -30,6 +30,7 @@ class _Context:
     name: str | None = None
     key: str | None = None
     replay_hint: str | None = None
+    replay_used = False  # a --plait-replay token found the test it was recorded for
     store: FailureStore | None = None
     # One list per pytest session (a stack, so that pytester's nested sessions keep apart).
     results: list[ExplorationResult] = []
@@ -50,6 +51,8 @@ def _run(fn: Callable[..., Any], spec: dict[str, Any], args: tuple[Any, ...],
             "is a generator"
         )
     name = context.name or getattr(fn, "__qualname__", None) or repr(fn)
+    options = options.merged(test=str(getattr(fn, "__qualname__", "") or ""))
+    options = _replay_for_this_test(options, spec)
     hint = context.replay_hint
     store = context.store if context.key else None
 
@@ -78,6 +81,20 @@ def _run(fn: Callable[..., Any], spec: dict[str, Any], args: tuple[Any, ...],
     if context.key:
         context.results.append(result)
     return result
+
+
+def _replay_for_this_test(options: settings.Options, spec: dict[str, Any]) -> settings.Options:
+    """A token given on the command line replays the test it was recorded for; the other
+    tests run as usual. (A token given to @plait.replay is checked in the runner.)"""
+    cli_token = settings.cli_overrides.get("replay")
+    if not cli_token or options.replay != str(cli_token).strip() or spec.get("replay"):
+        return options
+    from plait.runner import token_belongs_to
+
+    if token_belongs_to(options.replay or "", options.test):
+        context.replay_used = True
+        return options
+    return options.merged(replay="")
 
 
 def _result_of(failure: InterleavingFailure, name: str, options: settings.Options) -> ExplorationResult:

@@ -27,7 +27,13 @@ from plait.errors import (
     ReplayDivergence,
 )
 from plait.report import format_report
-from plait.settings import Options, decode_settings, encode_settings
+from plait.settings import (
+    Options,
+    decode_settings,
+    encode_settings,
+    test_fingerprint,
+    token_test,
+)
 from plait.threads.scheduler import Hang
 
 PYTHON = (sys.version_info[0], sys.version_info[1])
@@ -458,7 +464,12 @@ def _replay(body: Body, options: Options, name: str, replay_hint: str | None) ->
             RuntimeWarning,
             stacklevel=3,
         )
-    options = options.merged(**decode_settings(bytes(info["settings"])))
+    saved_settings = bytes(info["settings"])
+    if not token_belongs_to(options.replay or "", options.test):
+        raise ConfigError(
+            f"this token was recorded for another test, not {name} ({options.test}): replay it "
+            f"against the test whose report printed it")
+    options = options.merged(**decode_settings(saved_settings))
     explorer = _new_explorer(options, "replay", 1, None)
     result = ExplorationResult(name=name, strategy="replay")
     if not explorer.start_execution():  # pragma: no cover - a replay always has one execution
@@ -477,6 +488,13 @@ def _replay(body: Body, options: Options, name: str, replay_hint: str | None) ->
         result.failure.result = result
         raise result.failure from error
     return result
+
+
+def token_belongs_to(token: str, test: str) -> bool:
+    """Was ``token`` recorded for the test named ``test``? (True when either is unknown.)"""
+    recorded = token_test(bytes(decode_token(token)["settings"]))
+    wanted = test_fingerprint(test)
+    return recorded == 0 or wanted == 0 or recorded == wanted
 
 
 def decode_token(token: str) -> dict[str, Any]:

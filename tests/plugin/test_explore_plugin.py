@@ -191,19 +191,39 @@ def test_nondeterminism_is_named(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(["*Nondeterminism*decision*"])
 
 
-def test_replay_of_another_tests_token_diverges(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_inc=INCREMENT)
-    token = _token(pytester.runpytest("-p", "no:cacheprovider"))
-    pytester.makepyfile(test_other='''
-        import asyncio, plait
+OTHER = '''
+import asyncio, plait
 
-        @plait.explore()
-        async def test_other():
-            await asyncio.sleep(0)
-    ''')
+@plait.explore()
+async def test_other():
+    await asyncio.sleep(0)
+'''
+
+
+def test_replay_flag_applies_to_its_own_test_only(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_inc=INCREMENT, test_other=OTHER)
+    token = _token(pytester.runpytest("-p", "no:cacheprovider", "test_inc.py"))
+    # every test selected: the token replays its own test, the others are explored as usual
+    result = pytester.runpytest("-p", "no:cacheprovider", f"--plait-replay={token}")
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(["*plait: test_two_increments: 1 execution, replay, replayed a token*",
+                                 "*plait: test_two_increments_locked: * exhausted*",
+                                 "*plait: test_other: * exhausted*"])
+    assert "recorded for none of the tests" not in result.stdout.str()
+
+
+def test_replay_of_another_tests_token_says_so(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_inc=INCREMENT, test_other=OTHER)
+    token = _token(pytester.runpytest("-p", "no:cacheprovider", "test_inc.py"))
     result = pytester.runpytest("-p", "no:cacheprovider", "test_other.py", f"--plait-replay={token}")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*the --plait-replay token was recorded for none of the tests*"])
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    # the decorator, given another test's token, fails that test naming the problem
+    pytester.makepyfile(test_other=OTHER.replace("@plait.explore()", f'@plait.replay("{token}")'))
+    result = pytester.runpytest("-p", "no:cacheprovider", "test_other.py")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*ReplayDivergence*"])
+    result.stdout.fnmatch_lines(["*this token was recorded for another test, not test_other*"])
 
 
 def test_beside_pytest_asyncio_auto_mode(pytester: pytest.Pytester) -> None:

@@ -79,6 +79,24 @@ class _RealEvent:
 
 
 _orig_start = threading.Thread.start
+_orig_init = threading.Thread.__init__
+
+
+def _thread_hash(self: threading.Thread) -> int:
+    """A thread made during an execution hashes by its creation order, not its address:
+    ``ThreadPoolExecutor.shutdown`` joins its workers in the order of a *set* of threads,
+    which by address changed from one execution to the next (and broke replays)."""
+    value = self.__dict__.get("_plait_hash")
+    return object.__hash__(self) if value is None else value
+
+
+def _make_init(numbers: Any) -> Any:
+    def init(self: threading.Thread, *args: Any, **kwargs: Any) -> None:
+        if ACTIVE is not None and ACTIVE.me() is not None:
+            self._plait_hash = numbers()  # type: ignore[attr-defined] # before anything hashes it
+        _orig_init(self, *args, **kwargs)
+
+    return init
 _orig_join = threading.Thread.join
 _real_sleep = time.sleep
 _real_monotonic = time.monotonic
@@ -189,6 +207,9 @@ def install(sched: Scheduler) -> None:
     _patch(threading, "_time", clocks.monotonic)
     _patch(threading, "_counter", itertools.count(1).__next__)  # Thread-1, Thread-2... per run
     _patch(threading.Thread, "start", _start)
+    _patch(threading.Thread, "__init__", _make_init(itertools.count(1).__next__))
+    if threading.Thread.__hash__ is not _thread_hash:  # permanent: hashes must never change
+        threading.Thread.__hash__ = _thread_hash  # type: ignore[method-assign,assignment]
     _patch(threading.Thread, "join", _join)
     _patch(queue, "SimpleQueue", queue._PySimpleQueue)  # type: ignore[attr-defined]
     _patch(queue, "time", clocks.monotonic)
