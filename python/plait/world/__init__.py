@@ -15,6 +15,7 @@ from plait.world._step import (
     block,
     current_actor,
     deactivate,
+    external_call,
     external_step,
     hold,
     key_hash,
@@ -23,4 +24,5 @@ from plait.world._step import (
 )
 
 __all__ = ["OUTSIDE", "Effect", "activate", "active", "block", "current_actor", "deactivate",
+           "external_call",
            "external_step", "hold", "key_hash", "release", "wake"]
