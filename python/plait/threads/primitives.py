@@ -9,6 +9,7 @@ clocks the scheduler's, and ``queue.SimpleQueue`` the pure-Python one.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
 import queue
@@ -18,6 +19,7 @@ import time
 from typing import Any
 
 from plait._paths import is_plait_file
+from plait.errors import OwnEventLoop
 from plait.threads import locks
 from plait.threads.locks import Lock, RLock  # noqa: F401 (the modeled types, re-exported)
 from plait.threads.scheduler import (
@@ -194,6 +196,23 @@ class _Clocks:
         return self.time0 + self.clock.now
 
 
+_orig_new_event_loop = asyncio.events.new_event_loop
+
+
+def _new_event_loop() -> asyncio.AbstractEventLoop:
+    sched = ACTIVE
+    if sched is None or sched.me() is None:
+        return _orig_new_event_loop()
+    where = _user_frame(2)
+    at = "" if where is None else f" at {where[0]}:{where[1]} in {where[2]}"
+    raise OwnEventLoop(
+        f"an explored test started an event loop of its own (asyncio.run, "
+        f"asyncio.new_event_loop or asyncio.Runner{at}): plait cannot schedule the tasks of a "
+        f"loop it does not run, and its virtual clock would stall that loop's timers. Make the "
+        f"test `async def` and await the code directly: plait runs it on its own loop and "
+        f"explores its tasks")
+
+
 def install(sched: Scheduler) -> None:
     """Put the execution's scheduler in charge of threading, queue and time."""
     global ACTIVE
@@ -214,6 +233,8 @@ def install(sched: Scheduler) -> None:
     _patch(queue, "SimpleQueue", queue._PySimpleQueue)  # type: ignore[attr-defined]
     _patch(queue, "time", clocks.monotonic)
     _patch(time, "sleep", _sleep)
+    _patch(asyncio.events, "new_event_loop", _new_event_loop)
+    _patch(asyncio, "new_event_loop", _new_event_loop)
     _patch(time, "monotonic", clocks.monotonic)
     _patch(time, "time", clocks.time)
 
