@@ -131,6 +131,8 @@ def run_threaded(chooser: Any, seed: int, body: Callable[[], Any], tracer: Trace
             pass
         except Exception as exc:  # the test's own failure
             run.failure = exc
+            if isinstance(exc, OwnEventLoop):  # free the test's frames, and the coroutine
+                exc.__traceback__ = None       # it never ran, while they are watched
         finally:
             try:
                 sched.shutdown()
