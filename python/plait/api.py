@@ -42,6 +42,7 @@ context = _Context()
 
 def _run(fn: Callable[..., Any], spec: dict[str, Any], args: tuple[Any, ...],
          kwargs: dict[str, Any]) -> ExplorationResult:
+    __tracebackhide__ = True
     from plait import runner
 
     options = settings.resolve(spec)
@@ -57,6 +58,9 @@ def _run(fn: Callable[..., Any], spec: dict[str, Any], args: tuple[Any, ...],
     store = context.store if context.key else None
 
     body = runner.Body(lambda: fn(*args, **kwargs), inspect.iscoroutinefunction(fn))
+    code = getattr(inspect.unwrap(fn), "__code__", None)
+    if code is not None:
+        body.where = (code.co_filename, code.co_firstlineno)
 
     if store is not None and options.replay is None:
         saved = store.get(context.key or "")
@@ -115,6 +119,7 @@ def _wrap(fn: Callable[..., Any], spec: dict[str, Any]) -> Callable[..., Any]:
 
     @functools.wraps(fn)
     def test(*args: Any, **kwargs: Any) -> None:
+        __tracebackhide__ = True  # pytest shows the user's assertion and plait's report
         _run(fn, spec, args, kwargs)
 
     def explore_now(*args: Any, **kwargs: Any) -> ExplorationResult:
@@ -134,7 +139,7 @@ def explore(fn: F | None = None, /, *, strategy: str | None = None,
             granularity: str | None = None, atomicity: str | None = None,
             trace_modules: list[str] | None = None, skip_modules: list[str] | None = None,
             hang_timeout: float | None = None, races: str | None = None,
-            shrink: bool | None = None) -> Any:
+            shrink: bool | None = None, **misspelled: Any) -> Any:
     """Run the decorated ``async def`` test under many schedules.
 
     ``strategy``: ``auto`` (default: exhaustive ``dfs`` on half the budget, then ``pct``),
@@ -158,6 +163,8 @@ def explore(fn: F | None = None, /, *, strategy: str | None = None,
     as a ``plait.RaceWarning`` (``warn``, default), fail the test (``error``), or not
     (``ignore``).
     """
+    if misspelled:
+        raise ConfigError(settings.unknown_options("@plait.explore", misspelled))
     spec = {k: v for k, v in {
         "strategy": strategy, "max_executions": max_executions, "max_seconds": max_seconds,
         "seed": seed, "stop_on_first": stop_on_first, "preemption_bound": preemption_bound,

@@ -142,6 +142,7 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, Any, Any]:
     context.key = item.nodeid
     context.replay_hint = f"pytest '{item.nodeid}'"
     context.store = None if item.config.getoption("plait_forget") else _CacheStore(item.config)
+    __tracebackhide__ = True
     try:
         return (yield)
     finally:

@@ -47,6 +47,7 @@ class Body:
     def __init__(self, call: Callable[[], Any], is_async: bool) -> None:
         self.call = call
         self.is_async = is_async
+        self.where: tuple[str, int] | None = None  # the test's definition, for warnings
         self.tracer: Any = None
         self.loop: PlaitLoop | None = None  # reused by the executions of one exploration
         self.saw_threads = False  # an execution ran more than one thread actor
@@ -300,6 +301,7 @@ def run_execution(chooser: Any, seed: int | None, body: Callable[[], Coroutine[A
 
 def explore(body: Body, options: Options, name: str, replay_hint: str | None = None) -> ExplorationResult:
     """Explore ``body`` under ``options``. Raises InterleavingFailure when a schedule fails."""
+    __tracebackhide__ = True
     body.begin(options)
     try:
         if options.replay is not None:
@@ -323,6 +325,7 @@ def _plan(options: Options, body: Body) -> Iterator[tuple[str, dict[str, Any]]]:
 
 
 def _explore(body: Body, options: Options, name: str, replay_hint: str | None) -> ExplorationResult:
+    __tracebackhide__ = True
     started = time.monotonic()
     result = ExplorationResult(name=name, strategy=options.strategy)
     failure: tuple[str, BaseException, int] | None = None
@@ -448,10 +451,11 @@ def _check_races(body: Body, options: Options, name: str) -> None:
     explorer.end_execution(error is not None)
     run = trace.threads if isinstance(trace, StepTrace) else trace
     if run is not None and len(run.sched.actors) > 1:
-        races.check(run.sched, options.races, name)
+        races.check(run.sched, options.races, name, body.where)
 
 
 def _replay(body: Body, options: Options, name: str, replay_hint: str | None) -> ExplorationResult:
+    __tracebackhide__ = True
     started = time.monotonic()
     info = decode_token(options.replay or "")
     if tuple(info["python_version"]) != PYTHON:

@@ -49,9 +49,7 @@ class Options:
         fields = _FIELDS or {f.name for f in dataclasses.fields(self)}
         unknown = sorted(set(overrides) - fields)
         if unknown:
-            raise ConfigError(
-                f"unknown plait option(s) {', '.join(unknown)}; accepted: {', '.join(sorted(fields))}"
-            )
+            raise ConfigError(unknown_options("plait", unknown))
         values = {k: v for k, v in overrides.items() if v is not None}
         if not values:  # nothing to change: options are validated when made (or default)
             return self
@@ -59,6 +57,23 @@ class Options:
 
 
 _FIELDS: frozenset[str] = frozenset(f.name for f in dataclasses.fields(Options))
+
+
+PUBLIC = ("strategy", "max_executions", "max_seconds", "seed", "stop_on_first",
+          "preemption_bound", "delay_bound", "pct_depth", "timer_slack", "granularity",
+          "atomicity", "trace_modules", "skip_modules", "hang_timeout", "races", "shrink")
+
+
+def unknown_options(where: str, names: Any) -> str:
+    """``where`` got options it does not know: name them, with the closest known one."""
+    import difflib
+
+    parts = []
+    for name in sorted(names):
+        close = difflib.get_close_matches(name, PUBLIC, n=1)
+        parts.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    return (f"{where} got unknown option(s) {', '.join(parts)}; accepted: "
+            f"{', '.join(PUBLIC)}")
 
 
 def _int(name: str, value: Any, *, minimum: int) -> int:

@@ -67,6 +67,37 @@ def test_bug_found_with_report_and_token(pytester: pytest.Pytester) -> None:
         r"plait: test_two_increments_locked: \d+ executions, dpor, exhausted",
     ])
     assert len(_token(result)) < 60
+    # the traceback is the user's assertion and plait's report, not plait's own frames
+    for internal in ("runner.py:", "api.py:", "pytest_plugin.py:", "threads/__init__.py:"):
+        assert internal not in out
+
+
+def test_thread_failure_traceback_shows_only_the_users_code(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_lost='''
+        import threading, plait
+
+        class Box:
+            value = 0
+
+        @plait.explore()
+        def test_lost_update():
+            box = Box()
+            def bump():
+                seen = box.value
+                box.value = seen + 1
+            threads = [threading.Thread(target=bump) for _ in range(2)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            assert box.value == 2
+    ''')
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    out = result.stdout.str()
+    assert ">       assert box.value == 2" in out and "plait found an interleaving" in out
+    for internal in ("runner.py:", "api.py:", "pytest_plugin.py:", "threads/__init__.py:"):
+        assert internal not in out
 
 
 def test_replay_flag_reproduces_the_failure(pytester: pytest.Pytester) -> None:

@@ -333,3 +333,24 @@ def test_renames_makedirs_and_thread_targets_are_steps(tmp_path: Path) -> None:
         target.unlink()
 
     assert explore(direct, **options).distinct == 2  # the check before or after the touch
+
+
+def test_unordered_writes_of_one_file_in_a_passing_test_are_a_race_warning(
+        tmp_path: Path) -> None:
+    path = tmp_path / "log"
+
+    def append(line: str) -> None:
+        with open(path, "a") as f:
+            f.write(line)
+
+    def body() -> None:
+        run_threads(lambda: append("a\n"), lambda: append("b\n"))
+        lines = sorted(path.read_text().splitlines())
+        path.unlink()
+        assert lines == ["a", "b"]
+
+    with pytest.warns(plait.RaceWarning) as caught:
+        assert explore(body, strategy="dpor", stop_on_first=False).exhausted
+    text = str(caught[0].message)
+    assert f"{path}: Thread-" in text and "wrote it at tests/world/test_files.py:" in text
+    assert "the listing of" not in text and "outside world" not in text
