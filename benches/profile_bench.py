@@ -320,7 +320,12 @@ def profile_asyncio(limits: dict[str, float]) -> list[tuple[str, float, float]]:
 
     import gc
 
-    gc.freeze()  # as an exploration does (runner.Body.begin): collections see only new objects
+    from plait.world import _step as world_step
+
+    # as an exploration does (runner.Body.begin): collections see only new objects, and the
+    # outside world's interception stays installed between executions
+    gc.freeze()
+    world_step.hold()
     with_threads = median_us(lambda: ([threaded_once() for _ in range(reps)], reps)[1])
     spent.clear()
     undo = _timed_methods(scheduler.Scheduler, ["shutdown"], spent)
@@ -333,6 +338,7 @@ def profile_asyncio(limits: dict[str, float]) -> list[tuple[str, float, float]]:
         undo2()
     thread_teardown = sum(spent.values()) / reps * 1e6
     gc.unfreeze()
+    world_step.release()
     loop.close()
 
     # 3. the whole exploration (dfs), with the engine's calls timed through a proxy
@@ -346,8 +352,10 @@ def profile_asyncio(limits: dict[str, float]) -> list[tuple[str, float, float]]:
         return proxy
 
     def explore(strategy: str, slack: float) -> tuple[float, float, float, int]:
+        # skip_modules: this script's proxy is not code under test (traced, it would add
+        # its own accesses to every step's footprint)
         test = plait.explore(strategy=strategy, max_executions=10**6, timer_slack=slack,
-                             races="ignore")(body)
+                             races="ignore", skip_modules=[__file__])(body)
         test.explore()  # warm
         figures = []
         for _ in range(5):

@@ -14,7 +14,7 @@ loaded machine even when the absolute figures do not:
   switch). The user's loop is traced either way (on 3.11 ``sys.settrace`` sees each of its
   instructions, and the tracer makes its own point at ``os.path.exists``'s attribute read),
   so the difference is what the external step adds;
-- the per-execution cost of putting the wrappers in place and back.
+- the cost of putting the wrappers in place and back (once per exploration).
 
 Then the file-writer example: executions and seconds to find the race and to exhaust the
 locked twin. Prints figures only.
@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import plait
-from plait.world import Effect, _step, external_step, intercept
+from plait.world import Effect, external_step, intercept
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 20_000
 
@@ -71,20 +71,18 @@ def main() -> None:
     figures["external_step outside"] = per_call(step_loop)
 
     def body() -> None:
-        sched = _step._SCHED
         for name, loop in (("library caller", library_loop), ("user caller", user_loop)):
             figures[f"{name}, in an execution"] = per_call(loop)
             intercept.uninstall()
             figures[f"{name}, no wrappers"] = per_call(loop)
-            intercept.install(sched)
+            intercept.install()
 
     plait.explore(strategy="dfs", max_executions=1, races="ignore")(body).explore()
 
-    sched: Any = object()
     start = time.perf_counter()
     rounds = 200
     for _ in range(rounds):
-        intercept.install(sched)
+        intercept.install()
         intercept.uninstall()
     install = (time.perf_counter() - start) / rounds * 1e6
 
@@ -92,7 +90,7 @@ def main() -> None:
     print(f"os.path.exists, per call (best of 5 x {N}; ratios against plain):")
     for name, ns in figures.items():
         print(f"  {name:<34} {ns:8.0f} ns  x{ns / base:.2f}")
-    print(f"  install + uninstall the wrappers    {install:8.1f} µs per execution")
+    print(f"  install + uninstall the wrappers    {install:8.1f} µs per exploration")
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
     import file_writer

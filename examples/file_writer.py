@@ -1,5 +1,7 @@
 """Two threads each append a line to a file, choosing mode 'w' when the file does not exist
-yet and 'a' otherwise. When both check before either creates the file, one line is lost.
+yet and 'a' otherwise. When one thread's check and write straddle the other's, a line is
+lost: both see no file and both truncate it, or one opens with 'w' (writing at offset 0 when
+it closes) while the other appends.
 
 `test_file_writers` finds it with no annotation (file-system calls are steps whose footprint
 is the path); `test_file_writers_locked` holds a lock across the check and the write and

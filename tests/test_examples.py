@@ -22,6 +22,7 @@ BUGGY = {
     "bank_transfer": "test_transfers_conserve_money",
     "file_writer": "test_file_writers",
     "lock_order_deadlock": "test_lock_order",
+    "async_mock": "test_retries_charge_once",
 }
 FIXED = {
     "lost_update": "test_two_increments_locked",
@@ -31,6 +32,7 @@ FIXED = {
     "bank_transfer": "test_locked_transfers_conserve_money",
     "file_writer": "test_file_writers_locked",
     "lock_order_deadlock": "test_same_lock_order",
+    "async_mock": "test_retries_charge_once_locked",
 }
 
 

@@ -30,6 +30,7 @@ class _Context:
     name: str | None = None
     key: str | None = None
     replay_hint: str | None = None
+    replay_used = False  # a --plait-replay token found the test it was recorded for
     store: FailureStore | None = None
     progress: Any = None  # plait.progress.Progress, on a terminal
     # One list per pytest session (a stack, so that pytester's nested sessions keep apart).
@@ -42,6 +43,7 @@ context = _Context()
 
 def _run(fn: Callable[..., Any], spec: dict[str, Any], args: tuple[Any, ...],
          kwargs: dict[str, Any]) -> ExplorationResult:
+    __tracebackhide__ = True
     from plait import runner
 
     options = settings.resolve(spec)
@@ -51,10 +53,15 @@ def _run(fn: Callable[..., Any], spec: dict[str, Any], args: tuple[Any, ...],
             "is a generator"
         )
     name = context.name or getattr(fn, "__qualname__", None) or repr(fn)
+    options = options.merged(test=str(getattr(fn, "__qualname__", "") or ""))
+    options = _replay_for_this_test(options, spec)
     hint = context.replay_hint
     store = context.store if context.key else None
 
     body = runner.Body(lambda: fn(*args, **kwargs), inspect.iscoroutinefunction(fn))
+    code = getattr(inspect.unwrap(fn), "__code__", None)
+    if code is not None:
+        body.where = (code.co_filename, code.co_firstlineno)
 
     if store is not None and options.replay is None:
         saved = store.get(context.key or "")
@@ -81,6 +88,20 @@ def _run(fn: Callable[..., Any], spec: dict[str, Any], args: tuple[Any, ...],
     return result
 
 
+def _replay_for_this_test(options: settings.Options, spec: dict[str, Any]) -> settings.Options:
+    """A token given on the command line replays the test it was recorded for; the other
+    tests run as usual. (A token given to @plait.replay is checked in the runner.)"""
+    cli_token = settings.cli_overrides.get("replay")
+    if not cli_token or options.replay != str(cli_token).strip() or spec.get("replay"):
+        return options
+    from plait.runner import token_belongs_to
+
+    if token_belongs_to(options.replay or "", options.test):
+        context.replay_used = True
+        return options
+    return options.merged(replay="")
+
+
 def _result_of(failure: InterleavingFailure, name: str, options: settings.Options) -> ExplorationResult:
     stats = failure.stats
     result = ExplorationResult(name=name, strategy=str(stats.get("strategy", options.strategy)))
@@ -99,6 +120,7 @@ def _wrap(fn: Callable[..., Any], spec: dict[str, Any]) -> Callable[..., Any]:
 
     @functools.wraps(fn)
     def test(*args: Any, **kwargs: Any) -> None:
+        __tracebackhide__ = True  # pytest shows the user's assertion and plait's report
         _run(fn, spec, args, kwargs)
 
     def explore_now(*args: Any, **kwargs: Any) -> ExplorationResult:
@@ -119,7 +141,8 @@ def explore(fn: F | None = None, /, *, strategy: str | None = None,
             trace_modules: list[str] | None = None, skip_modules: list[str] | None = None,
             hang_timeout: float | None = None, races: str | None = None,
             shrink: bool | None = None, html: str | None = None,
-            html_races: bool | None = None, workers: int | None = None) -> Any:
+            html_races: bool | None = None, workers: int | None = None,
+            **misspelled: Any) -> Any:
     """Run the decorated ``async def`` test under many schedules.
 
     ``strategy``: ``auto`` (default: exhaustive ``dfs`` on half the budget, then ``pct``),
@@ -148,6 +171,8 @@ def explore(fn: F | None = None, /, *, strategy: str | None = None,
     ``workers``: explore with this many worker processes (dpor splits its tree, random and
     pct split their seeds); default 1.
     """
+    if misspelled:
+        raise ConfigError(settings.unknown_options("@plait.explore", misspelled))
     spec = {k: v for k, v in {
         "strategy": strategy, "max_executions": max_executions, "max_seconds": max_seconds,
         "seed": seed, "stop_on_first": stop_on_first, "preemption_bound": preemption_bound,

@@ -44,3 +44,11 @@ class Deadlock(PlaitError, RuntimeError):
     ``actors``: (name, what it holds, what it waits for, where) of each blocked actor."""
 
     actors: list[tuple[str, str, str, Any]] = []
+
+
+class NeverAwaited(PlaitError, RuntimeError):
+    """A coroutine was created in an explored test and never awaited: its code never ran."""
+
+
+class OwnEventLoop(ConfigError):
+    """A plain ``def`` explored test ran an event loop of its own."""

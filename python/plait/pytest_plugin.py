@@ -21,7 +21,7 @@ install_types()
 _OPTIONS = (
     # (flag, ini key, settings field, help)
     ("--plait-strategy", "plait_strategy", "strategy",
-     "exploration strategy: auto (default), dfs, random, pct"),
+     "exploration strategy: auto (default), dpor, dfs, random, pct"),
     ("--plait-budget", "plait_budget", "max_executions",
      "maximum executions per explored test (default 1000)"),
     ("--plait-max-seconds", "plait_max_seconds", "max_seconds",
@@ -32,7 +32,7 @@ _OPTIONS = (
     ("--plait-races", "plait_races", "races",
      "data races seen in a passing test: warn (default), error or ignore"),
     ("--plait-replay", "plait_replay", "replay",
-     "replay this token (plait1:...) instead of exploring; select the test it came from"),
+     "replay this token (plait1:...) in the test it was recorded for (others run as usual)"),
     ("--plait-html", "plait_html", "html",
      "write an HTML timeline of each failing explored test into this directory"),
     ("--plait-html-races", "plait_html_races", "html_races",
@@ -106,6 +106,23 @@ def pytest_configure(config: pytest.Config) -> None:
 
     context.saved_results.append(context.results)
     context.results = []
+    context.replay_used = False
+
+
+def _unused_token(config: pytest.Config) -> str | None:
+    """The --plait-replay token, if no test of the session was the one it was recorded for."""
+    import sys
+
+    api = sys.modules.get("plait.api")
+    token = config.getoption("plait_replay")
+    if not token or api is None or api.context.replay_used or not api.context.results:
+        return None
+    return str(token)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _unused_token(session.config) and exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.USAGE_ERROR
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -131,6 +148,7 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, Any, Any]:
     context.key = item.nodeid
     context.replay_hint = f"pytest '{item.nodeid}'"
     context.store = None if item.config.getoption("plait_forget") else _CacheStore(item.config)
+    __tracebackhide__ = True
     from plait import progress
 
     context.progress = progress.for_item(item)
@@ -155,3 +173,7 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.write_line(f"plait: {result.name}: {result.summary()}")
         for path in getattr(result, "html", ()):
             terminalreporter.write_line(f"plait: {result.name}: HTML timeline: {path}")
+    if _unused_token(terminalreporter.config):
+        terminalreporter.write_line(
+            "plait: the --plait-replay token was recorded for none of the tests that ran (they "
+            "were explored as usual): select the test whose report printed it", red=True)

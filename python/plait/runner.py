@@ -27,7 +27,13 @@ from plait.errors import (
     ReplayDivergence,
 )
 from plait.report import format_report
-from plait.settings import Options, decode_settings, encode_settings
+from plait.settings import (
+    Options,
+    decode_settings,
+    encode_settings,
+    test_fingerprint,
+    token_test,
+)
 from plait.threads.scheduler import Hang
 
 PYTHON = (sys.version_info[0], sys.version_info[1])
@@ -41,6 +47,7 @@ class Body:
     def __init__(self, call: Callable[[], Any], is_async: bool) -> None:
         self.call = call
         self.is_async = is_async
+        self.where: tuple[str, int] | None = None  # the test's definition, for warnings
         self.tracer: Any = None
         self.loop: PlaitLoop | None = None  # reused by the executions of one exploration
         self.saw_threads = False  # an execution ran more than one thread actor
@@ -58,6 +65,9 @@ class Body:
             from plait.threads import affinity
 
             self._cpus = affinity.bind_one_cpu()
+        from plait.world import _step as world_step
+
+        world_step.hold()
         self._begin_tracer(options)
 
     def _begin_tracer(self, options: Options) -> None:
@@ -73,6 +83,9 @@ class Body:
 
     def end(self) -> None:
         gc.unfreeze()
+        from plait.world import _step as world_step
+
+        world_step.release()
         if self._cpus is not None:
             from plait.threads import affinity
 
@@ -291,6 +304,7 @@ def run_execution(chooser: Any, seed: int | None, body: Callable[[], Coroutine[A
 def explore(body: Body, options: Options, name: str, replay_hint: str | None = None,
             progress: Any = None) -> ExplorationResult:
     """Explore ``body`` under ``options``. Raises InterleavingFailure when a schedule fails."""
+    __tracebackhide__ = True
     body.begin(options)
     try:
         if options.replay is not None:
@@ -315,6 +329,7 @@ def _plan(options: Options, body: Body) -> Iterator[tuple[str, dict[str, Any]]]:
 
 def _explore(body: Body, options: Options, name: str, replay_hint: str | None,
              progress: Any = None) -> ExplorationResult:
+    __tracebackhide__ = True
     started = time.monotonic()
     result = ExplorationResult(name=name, strategy=options.strategy)
     failure: tuple[str, BaseException, int] | None = None
@@ -456,10 +471,11 @@ def _check_races(body: Body, options: Options, name: str, replay_hint: str | Non
                 warning = races.RaceWarning(f"{len(found)} data race(s), though the test passed:\n"
                                             + "\n".join(r.describe() for r in found))
                 _write_html(options, name, replay_hint, trace, warning, explorer.token(), result)
-        races.check(run.sched, options.races, name)
+        races.check(run.sched, options.races, name, body.where)
 
 
 def _replay(body: Body, options: Options, name: str, replay_hint: str | None) -> ExplorationResult:
+    __tracebackhide__ = True
     started = time.monotonic()
     info = decode_token(options.replay or "")
     if tuple(info["python_version"]) != PYTHON:
@@ -472,7 +488,12 @@ def _replay(body: Body, options: Options, name: str, replay_hint: str | None) ->
             RuntimeWarning,
             stacklevel=3,
         )
-    options = options.merged(**decode_settings(bytes(info["settings"])))
+    saved_settings = bytes(info["settings"])
+    if not token_belongs_to(options.replay or "", options.test):
+        raise ConfigError(
+            f"this token was recorded for another test, not {name} ({options.test}): replay it "
+            f"against the test whose report printed it")
+    options = options.merged(**decode_settings(saved_settings))
     explorer = _new_explorer(options, "replay", 1, None)
     result = ExplorationResult(name=name, strategy="replay")
     if not explorer.start_execution():  # pragma: no cover - a replay always has one execution
@@ -492,6 +513,13 @@ def _replay(body: Body, options: Options, name: str, replay_hint: str | None) ->
         result.failure.result = result
         raise result.failure from error
     return result
+
+
+def token_belongs_to(token: str, test: str) -> bool:
+    """Was ``token`` recorded for the test named ``test``? (True when either is unknown.)"""
+    recorded = token_test(bytes(decode_token(token)["settings"]))
+    wanted = test_fingerprint(test)
+    return recorded == 0 or wanted == 0 or recorded == wanted
 
 
 def decode_token(token: str) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +43,7 @@ class Options:
     shrink: bool = True
     shrink_executions: int = 500
     shrink_seconds: float = 10.0
+    test: str = ""  # the explored function's qualified name (set by plait, kept in tokens)
     html: str | None = None  # a directory: write an HTML timeline of each failure there
     html_races: bool = False  # ... and of each RaceWarning
     workers: int = 1  # worker processes exploring one test together
@@ -51,9 +53,7 @@ class Options:
         fields = _FIELDS or {f.name for f in dataclasses.fields(self)}
         unknown = sorted(set(overrides) - fields)
         if unknown:
-            raise ConfigError(
-                f"unknown plait option(s) {', '.join(unknown)}; accepted: {', '.join(sorted(fields))}"
-            )
+            raise ConfigError(unknown_options("plait", unknown))
         values = {k: v for k, v in overrides.items() if v is not None}
         if not values:  # nothing to change: options are validated when made (or default)
             return self
@@ -61,6 +61,23 @@ class Options:
 
 
 _FIELDS: frozenset[str] = frozenset(f.name for f in dataclasses.fields(Options))
+
+
+PUBLIC = ("strategy", "max_executions", "max_seconds", "seed", "stop_on_first",
+          "preemption_bound", "delay_bound", "pct_depth", "timer_slack", "granularity",
+          "atomicity", "trace_modules", "skip_modules", "hang_timeout", "races", "shrink")
+
+
+def unknown_options(where: str, names: Any) -> str:
+    """``where`` got options it does not know: name them, with the closest known one."""
+    import difflib
+
+    parts = []
+    for name in sorted(names):
+        close = difflib.get_close_matches(name, PUBLIC, n=1)
+        parts.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    return (f"{where} got unknown option(s) {', '.join(parts)}; accepted: "
+            f"{', '.join(PUBLIC)}")
 
 
 def _int(name: str, value: Any, *, minimum: int) -> int:
@@ -163,16 +180,22 @@ def validate(options: Options) -> Options:
 
 
 # -- the settings that change what a schedule means, carried inside every token -----------
-_SETTINGS_VERSION = 2
+_SETTINGS_VERSION = 3  # 3 added the test's fingerprint; 2 is still read
 
 
 _GRANULARITY = ("access", "line", "sync")
 _ATOMICITY = ("free-threaded", "gil")
 
 
+def test_fingerprint(name: str) -> int:
+    """Four bytes that tell tests apart in a token (0: unknown). By the function's qualified
+    name, which pytest, ``plait run`` and direct calls all agree on."""
+    return zlib.crc32(name.encode()) or 1 if name else 0
+
+
 def encode_settings(options: Options) -> bytes:
     """Semantics-changing settings as the token's opaque bytes: version, granularity and
-    atomicity (one byte), timer slack (µs, varint)."""
+    atomicity (one byte), timer slack (µs, varint), the test's fingerprint (4 bytes)."""
     mode = _GRANULARITY.index(options.granularity) | (_ATOMICITY.index(options.atomicity) << 2)
     out = bytearray([_SETTINGS_VERSION, mode])
     value = round(options.timer_slack * 1_000_000)
@@ -181,11 +204,20 @@ def encode_settings(options: Options) -> bytes:
         value >>= 7
         out.append(byte | (0x80 if value else 0))
         if not value:
-            return bytes(out)
+            break
+    out += test_fingerprint(options.test).to_bytes(4, "little")
+    return bytes(out)
+
+
+def token_test(data: bytes) -> int:
+    """The fingerprint of the test a token's settings were recorded for (0: unknown)."""
+    if not data or data[0] != _SETTINGS_VERSION or len(data) < 7:
+        return 0
+    return int.from_bytes(data[-4:], "little")
 
 
 def decode_settings(data: bytes) -> dict[str, Any]:
-    if not data or data[0] != _SETTINGS_VERSION:
+    if not data or data[0] not in (2, _SETTINGS_VERSION):
         raise ConfigError("the token's settings come from another plait version")
     if len(data) < 3 or (data[1] & 3) >= len(_GRANULARITY) or (data[1] >> 2) >= len(_ATOMICITY):
         raise ConfigError("the token's settings are damaged")

@@ -80,7 +80,7 @@ def test_the_session_goes_on():
 
 def test_every_way_of_getting_stuck_fails_and_the_session_ends(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_hanging=HANGING)
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:asyncio",
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider",
                                            timeout=240)
     result.assert_outcomes(failed=7, passed=1)
     text = result.stdout.str()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import operator
 import os
+import pathlib
 import subprocess
 import sys
 import threading
@@ -206,3 +207,57 @@ def test_blocked_outside_until_woken_and_deadlock_when_nobody_wakes() -> None:
         plait.explore(strategy="dfs")(stuck).explore()
     assert isinstance(caught.value.__cause__, Deadlock)
     assert "waits for the row lock" in caught.value.report
+
+
+def test_interception_held_for_the_exploration_and_undone_after_it(
+        tmp_path: os.PathLike[str]) -> None:
+    """The wrappers stay installed from the first execution to the end of the exploration
+    (not re-installed per execution) and the originals are back once it ends."""
+    import builtins
+    import os as os_module
+
+    original_open, original_exists = builtins.open, os_module.path.exists
+    seen: list[bool] = []
+    target = os.path.join(tmp_path, "f")
+
+    @plait.explore(strategy="dfs", max_executions=3, races="ignore")
+    def body() -> None:
+        seen.append(builtins.open is not original_open)
+        with open(target, "w") as handle:
+            handle.write("x")
+
+    body()
+    assert seen and all(seen)
+    assert builtins.open is original_open and os_module.path.exists is original_exists
+
+
+def test_an_external_call_is_one_step_its_own_io_is_not(tmp_path: pathlib.Path) -> None:
+    from plait.world import external_call
+
+    path = str(tmp_path / "f")
+
+    def driver() -> None:  # a driver doing its own I/O while it runs one statement
+        with external_call("QUERY k", [Effect(("store", "k"), True, "store['k']")]):
+            os.path.exists(path)
+            subprocess.run(["true"], check=True)
+
+    def checker() -> None:
+        os.path.exists(path)
+
+    options = {"strategy": "dpor", "stop_on_first": False, "races": "ignore"}
+    assert traces(plait.explore(**options)(lambda: threads(driver, checker)).explore()) == 1
+
+    def unwrapped() -> None:
+        os.path.exists(path)
+        subprocess.run(["true"], check=True)
+
+    assert plait.explore(**options)(lambda: threads(unwrapped, checker)).explore().distinct == 2
+
+    def failing() -> None:
+        with external_call("QUERY k", [Effect(("store", "k"), True, "store['k']")]):
+            pass
+        raise AssertionError("after the call")
+
+    with pytest.raises(InterleavingFailure) as caught:
+        plait.explore()(failing).explore()
+    assert "QUERY k at tests/world/test_external_step.py:" in caught.value.report

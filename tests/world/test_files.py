@@ -91,7 +91,9 @@ def test_two_file_writers_under_a_lock_are_exhausted(tmp_path: Path) -> None:
     def body() -> None:
         writers_body(str(tmp_path / "log"), threading.Lock())()
 
-    result = explore(body, stop_on_first=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the lock orders every access: no RaceWarning
+        result = explore(body, stop_on_first=False)
     assert result.exhausted and result.failure is None and result.executions > 1
 
 
@@ -281,8 +283,74 @@ def test_every_original_is_back_after_an_exploration(tmp_path: Path) -> None:
               subprocess.Popen.__init__, "exists" in pathlib.Path.__dict__,
               "connect" in socket.socket.__dict__)
     explore(lambda: run_threads(lambda: append_line(str(tmp_path / "x"), "y")))
+    with pytest.raises(InterleavingFailure):  # and after a failing one
+        explore(writers_body(str(tmp_path / "log")))
     after = (os.path.exists, os.stat, builtins.open, io.open, os.listdir,
              subprocess.Popen.__init__, "exists" in pathlib.Path.__dict__,
              "connect" in socket.socket.__dict__)
     assert after == before
     assert open.__module__ != "plait.world.intercept"
+
+
+def test_renames_makedirs_and_thread_targets_are_steps(tmp_path: Path) -> None:
+    options = {"strategy": "dpor", "stop_on_first": False, "races": "ignore"}
+    target = tmp_path / "target"
+
+    def replace() -> None:
+        (tmp_path / "tmp").write_text("new")
+        os.replace(tmp_path / "tmp", target)
+
+    def read() -> None:
+        with target.open() as f:
+            assert f.read() in ("old", "new")
+
+    def body() -> None:
+        target.write_text("old")
+        run_threads(replace, read)
+        target.unlink()
+
+    # the reader opens and reads before, between or after the replacement
+    assert explore(body, **options).distinct == 3
+
+    def makedirs(leaf: str) -> Callable[[], None]:
+        return lambda: os.makedirs(tmp_path / "a" / leaf, exist_ok=True)
+
+    def dirs() -> None:
+        run_threads(makedirs("x"), makedirs("y"))
+        for leaf in ("x", "y"):
+            (tmp_path / "a" / leaf).rmdir()
+        (tmp_path / "a").rmdir()
+
+    assert explore(dirs, **options).distinct == 2  # who creates the shared parent
+
+    def direct() -> None:  # Thread.run calls the os function itself: the user's call
+        workers = [threading.Thread(target=os.path.exists, args=(target,)),
+                   threading.Thread(target=target.touch)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        target.unlink()
+
+    assert explore(direct, **options).distinct == 2  # the check before or after the touch
+
+
+def test_unordered_writes_of_one_file_in_a_passing_test_are_a_race_warning(
+        tmp_path: Path) -> None:
+    path = tmp_path / "log"
+
+    def append(line: str) -> None:
+        with open(path, "a") as f:
+            f.write(line)
+
+    def body() -> None:
+        run_threads(lambda: append("a\n"), lambda: append("b\n"))
+        lines = sorted(path.read_text().splitlines())
+        path.unlink()
+        assert lines == ["a", "b"]
+
+    with pytest.warns(plait.RaceWarning) as caught:
+        assert explore(body, strategy="dpor", stop_on_first=False).exhausted
+    text = str(caught[0].message)
+    assert f"{path}: Thread-" in text and "wrote it at tests/world/test_files.py:" in text
+    assert "the listing of" not in text and "outside world" not in text

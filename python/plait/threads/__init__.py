@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import gc
+import linecache
 import random
 import sys
 import threading
+import warnings
 from collections.abc import Callable
 from typing import Any
 
+from plait.errors import NeverAwaited, OwnEventLoop
 from plait.threads import primitives, watchdog
 from plait.threads.scheduler import ExecutionOver, Scheduler, ThreadStep, VirtualClock
 from plait.threads.tracing import Selection, Tracer
@@ -25,6 +28,25 @@ class ThreadRun:
         self.sched: Scheduler | None = None
 
 
+_COLLECTIONS = [0]
+FULL_COLLECTION_EVERY = 32
+
+
+def _collect() -> None:
+    """Collect the garbage of the execution that just ended (between executions only).
+
+    With collection disabled during the execution, everything it allocated is in the
+    youngest generation: collecting that one finds the cycles it left. A full collection
+    (every FULL_COLLECTION_EVERY executions) also reaches garbage that had survived into an
+    older generation; memory stays bounded and a collection costs what the execution made,
+    not what the process holds."""
+    _COLLECTIONS[0] += 1
+    if _COLLECTIONS[0] % FULL_COLLECTION_EVERY:
+        gc.collect(0)
+    else:
+        gc.collect()
+
+
 def make_tracer(options: Any, *, asyncio_internals: bool = False) -> Tracer:
     include = list(options.trace_modules)
     if asyncio_internals:
@@ -36,6 +58,31 @@ def make_tracer(options: Any, *, asyncio_internals: bool = False) -> Tracer:
     # for the whole exploration so instrumentation is paid once.
     return Tracer(None, granularity=options.granularity,  # type: ignore[arg-type]
                   atomicity=options.atomicity, selection=selection)
+
+
+def _watch_unawaited(found: list[str]) -> Any:
+    """Coroutines that die unawaited during the execution fail it, naming the line that made
+    them (instead of a RuntimeWarning in pytest's summary). CPython reports them through
+    ``warnings._warn_unawaited_coroutine``; its origin tracking gives the creating line."""
+    previous = warnings._warn_unawaited_coroutine  # type: ignore[attr-defined]
+    sys.set_coroutine_origin_tracking_depth(1)
+
+    def record(coro: Any) -> None:
+        origin = getattr(coro, "cr_origin", None)
+        where = ""
+        if origin:
+            from plait.report import short_path
+
+            filename, line, function = origin[0]
+            where = f", created at {short_path(filename)}:{line} in {function}"
+            source = linecache.getline(filename, line).strip()
+            if source:
+                where += f": {source}"
+        found.append(f"coroutine {getattr(coro, '__qualname__', coro)!r} was never awaited{where} "
+                     f"(its code never ran: add `await`, or wrap it in asyncio.create_task)")
+
+    warnings._warn_unawaited_coroutine = record  # type: ignore[attr-defined]
+    return previous
 
 
 def run_threaded(chooser: Any, seed: int, body: Callable[[], Any], tracer: Tracer,
@@ -67,6 +114,8 @@ def run_threaded(chooser: Any, seed: int, body: Callable[[], Any], tracer: Trace
             previous_hook(unraisable)
 
     sys.unraisablehook = hook
+    unawaited: list[str] = []
+    previous_warn = _watch_unawaited(unawaited)
     first = sched.adopt_current("event loop" if event_loop else threading.current_thread().name)
     first.no_points = event_loop  # task steps are the loop's scheduling points
     tracer.sched = sched
@@ -82,6 +131,8 @@ def run_threaded(chooser: Any, seed: int, body: Callable[[], Any], tracer: Trace
             pass
         except Exception as exc:  # the test's own failure
             run.failure = exc
+            if isinstance(exc, OwnEventLoop):  # free the test's frames, and the coroutine
+                exc.__traceback__ = None       # it never ran, while they are watched
         finally:
             try:
                 sched.shutdown()
@@ -91,12 +142,19 @@ def run_threaded(chooser: Any, seed: int, body: Callable[[], Any], tracer: Trace
         primitives.uninstall()
         if saved is not None:
             random.setstate(saved)
-        gc.collect()  # cheap: the exploration froze everything older (see runner.Body.begin)
+        _collect()
         if collecting:
             gc.enable()
         sys.unraisablehook = previous_hook
+        warnings._warn_unawaited_coroutine = previous_warn  # type: ignore[attr-defined]
+        sys.set_coroutine_origin_tracking_depth(0)
     if sched.engine_error is not None:
         raise sched.engine_error
+    for error in (run.failure, *(e for _, e in sched.errors)):
+        if isinstance(error, OwnEventLoop):
+            raise error  # a misconfigured test, not an interleaving's failure
+    if unawaited and (run.failure is None or isinstance(run.failure, OwnEventLoop)):
+        run.failure = NeverAwaited("; ".join(unawaited))
     if sched.hung is not None:
         run.failure = sched.hung
     elif sched.deadlock is not None and run.failure is None:

@@ -9,6 +9,7 @@ clocks the scheduler's, and ``queue.SimpleQueue`` the pure-Python one.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
 import queue
@@ -18,6 +19,7 @@ import time
 from typing import Any
 
 from plait._paths import is_plait_file
+from plait.errors import OwnEventLoop
 from plait.threads import locks
 from plait.threads.locks import Lock, RLock  # noqa: F401 (the modeled types, re-exported)
 from plait.threads.scheduler import (
@@ -79,6 +81,24 @@ class _RealEvent:
 
 
 _orig_start = threading.Thread.start
+_orig_init = threading.Thread.__init__
+
+
+def _thread_hash(self: threading.Thread) -> int:
+    """A thread made during an execution hashes by its creation order, not its address:
+    ``ThreadPoolExecutor.shutdown`` joins its workers in the order of a *set* of threads,
+    which by address changed from one execution to the next (and broke replays)."""
+    value = self.__dict__.get("_plait_hash")
+    return object.__hash__(self) if value is None else value
+
+
+def _make_init(numbers: Any) -> Any:
+    def init(self: threading.Thread, *args: Any, **kwargs: Any) -> None:
+        if ACTIVE is not None and ACTIVE.me() is not None:
+            self._plait_hash = numbers()  # type: ignore[attr-defined] # before anything hashes it
+        _orig_init(self, *args, **kwargs)
+
+    return init
 _orig_join = threading.Thread.join
 _real_sleep = time.sleep
 _real_monotonic = time.monotonic
@@ -176,6 +196,23 @@ class _Clocks:
         return self.time0 + self.clock.now
 
 
+_orig_new_event_loop = asyncio.events.new_event_loop
+
+
+def _new_event_loop() -> asyncio.AbstractEventLoop:
+    sched = ACTIVE
+    if sched is None or sched.me() is None:
+        return _orig_new_event_loop()
+    where = _user_frame(2)
+    at = "" if where is None else f" at {where[0]}:{where[1]} in {where[2]}"
+    raise OwnEventLoop(
+        f"an explored test started an event loop of its own (asyncio.run, "
+        f"asyncio.new_event_loop or asyncio.Runner{at}): plait cannot schedule the tasks of a "
+        f"loop it does not run, and its virtual clock would stall that loop's timers. Make the "
+        f"test `async def` and await the code directly: plait runs it on its own loop and "
+        f"explores its tasks")
+
+
 def install(sched: Scheduler) -> None:
     """Put the execution's scheduler in charge of threading, queue and time."""
     global ACTIVE
@@ -189,10 +226,15 @@ def install(sched: Scheduler) -> None:
     _patch(threading, "_time", clocks.monotonic)
     _patch(threading, "_counter", itertools.count(1).__next__)  # Thread-1, Thread-2... per run
     _patch(threading.Thread, "start", _start)
+    _patch(threading.Thread, "__init__", _make_init(itertools.count(1).__next__))
+    if threading.Thread.__hash__ is not _thread_hash:  # permanent: hashes must never change
+        threading.Thread.__hash__ = _thread_hash  # type: ignore[method-assign,assignment]
     _patch(threading.Thread, "join", _join)
     _patch(queue, "SimpleQueue", queue._PySimpleQueue)  # type: ignore[attr-defined]
     _patch(queue, "time", clocks.monotonic)
     _patch(time, "sleep", _sleep)
+    _patch(asyncio.events, "new_event_loop", _new_event_loop)
+    _patch(asyncio, "new_event_loop", _new_event_loop)
     _patch(time, "monotonic", clocks.monotonic)
     _patch(time, "time", clocks.time)
 

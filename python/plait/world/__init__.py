@@ -15,10 +15,14 @@ from plait.world._step import (
     block,
     current_actor,
     deactivate,
+    external_call,
     external_step,
+    hold,
     key_hash,
+    release,
     wake,
 )
 
 __all__ = ["OUTSIDE", "Effect", "activate", "active", "block", "current_actor", "deactivate",
-           "external_step", "key_hash", "wake"]
+           "external_call",
+           "external_step", "hold", "key_hash", "release", "wake"]

@@ -16,6 +16,7 @@ Outside an execution every entry point costs one global lookup.
 
 from __future__ import annotations
 
+import _thread
 import hashlib
 import os
 import sys
@@ -123,15 +124,38 @@ def activate(sched: Any) -> None:
         from plait.world import intercept
 
         _INTERCEPT.append(intercept)
-    _INTERCEPT[0].install(sched)
+    if not _INTERCEPTING[0]:
+        _INTERCEPT[0].install()
+        _INTERCEPTING[0] = True
     _SCHED = sched
 
 
 def deactivate() -> None:
     global _SCHED
     _SCHED = None
-    if _INTERCEPT:
+    if _INTERCEPTING[0] and not _HELD[0]:
         _INTERCEPT[0].uninstall()
+        _INTERCEPTING[0] = False
+
+
+# Installing the interception is some 80 attribute swaps; an exploration holds it in place
+# from its first execution to its end instead of once per execution. Between executions
+# the wrappers pass every call through (no execution: _SCHED is None).
+_HELD = [0]  # explorations running in this process that hold the interception
+_INTERCEPTING = [False]
+
+
+def hold() -> None:
+    """An exploration starts: keep the interception installed between its executions."""
+    _HELD[0] += 1
+
+
+def release() -> None:
+    """The exploration ends: the originals come back (unless another one still holds)."""
+    _HELD[0] = max(0, _HELD[0] - 1)
+    if not _HELD[0] and _SCHED is None and _INTERCEPTING[0]:
+        _INTERCEPT[0].uninstall()
+        _INTERCEPTING[0] = False
 
 
 def active() -> bool:
@@ -158,12 +182,52 @@ def external_step(what: str, effects: Sequence[Effect], where: Where | None = No
     step(sched, what, effects, where, 2)
 
 
+_QUIET: dict[int, int] = {}  # thread -> depth of external_call blocks it is inside
+on_activate(_QUIET.clear)  # a thread abandoned inside a block must not silence a later one
+
+
+class external_call:  # lower case: used like a function, `with external_call(...):`
+    """``with external_call(what, effects):`` is ``external_step`` for the call made inside
+    the block, and the block is that one step: the file, socket and subprocess calls it
+    makes on its way (a database driver's own socket I/O) are not steps of their own.
+
+        with external_call("UPDATE seats ...", effects):
+            cursor.execute(sql, params)
+    """
+
+    __slots__ = ("effects", "what", "where")
+
+    def __init__(self, what: str, effects: Sequence[Effect],
+                 where: Where | None = None) -> None:
+        self.what = what
+        self.effects = effects
+        self.where = where
+
+    def __enter__(self) -> None:
+        sched = _SCHED
+        if sched is None:
+            return
+        step(sched, self.what, self.effects, self.where, 2)
+        ident = _thread.get_ident()
+        _QUIET[ident] = _QUIET.get(ident, 0) + 1
+
+    def __exit__(self, *exc: object) -> None:
+        ident = _thread.get_ident()
+        depth = _QUIET.get(ident, 0)
+        if depth > 1:
+            _QUIET[ident] = depth - 1
+        elif depth:
+            del _QUIET[ident]
+
+
 def step(sched: Any, what: str, effects: Sequence[Effect], where: Where | None,
          depth: int) -> None:
     """``external_step`` with the scheduler in hand; ``depth`` frames up is the caller."""
     actor = sched.me()
     if actor is None or sched.over:
         return
+    if _QUIET and _QUIET.get(_thread.get_ident()):
+        return  # inside an external_call: the call's own I/O is that step
     recording = sched.trace is not None
     if recording and where is None:
         where = user_frame(sys._getframe(depth))

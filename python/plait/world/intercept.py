@@ -1,9 +1,10 @@
 """Unannotated calls to the outside world, turned into external steps during an execution.
 
-For the length of each execution plait replaces the functions of ``os``, ``os.path``,
-``builtins.open`` / ``io.open``, ``pathlib.Path``, ``shutil``, ``glob``, ``subprocess.Popen``
-and ``socket.socket`` with wrappers, and puts the originals back when it ends (so outside an
-execution nothing is patched, and nothing is paid).
+From an exploration's first execution to its end plait replaces the functions of ``os``,
+``os.path``, ``builtins.open`` / ``io.open``, ``pathlib.Path``, ``shutil``, ``glob``,
+``subprocess.Popen`` and ``socket.socket`` with wrappers, and puts the originals back when
+it ends (outside an exploration nothing is patched and nothing is paid; between executions
+a wrapper costs one global lookup and passes through).
 
 Whose calls count: a file-system call is a step only when the function that called it is
 the user's (not the standard library, not plait, not the test tooling: pytest, pluggy,
@@ -368,8 +369,10 @@ _WRAPPERS: dict[tuple[Any, str], tuple[Any, Any]] = {}  # (owner, name) -> (orig
 _INSTALLED: list[tuple[Any, str, Any]] = []
 
 
-def install(sched: Any) -> None:
-    """Put the wrappers in place for one execution (built once, re-used)."""
+def install() -> None:
+    """Put the wrappers in place (built once, re-used); nothing if they already are."""
+    if _INSTALLED:
+        return
     if not _TABLE:
         _TRAMPOLINES.update(_trampolines())
         _TABLE.extend(_table())
