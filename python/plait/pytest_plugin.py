@@ -37,8 +37,6 @@ _OPTIONS = (
      "write an HTML timeline of each failing explored test into this directory"),
     ("--plait-html-races", "plait_html_races", "html_races",
      "with --plait-html: also write one for each RaceWarning (true/false)"),
-    ("--plait-workers", "plait_workers", "workers",
-     "worker processes exploring each explored test together (default 1)"),
 )
 
 _CACHE_KEY = "plait/failures"

@@ -46,7 +46,6 @@ class Options:
     test: str = ""  # the explored function's qualified name (set by plait, kept in tokens)
     html: str | None = None  # a directory: write an HTML timeline of each failure there
     html_races: bool = False  # ... and of each RaceWarning
-    workers: int = 1  # worker processes exploring one test together
 
     def merged(self, **overrides: Any) -> Options:
         """These options with every non-None override applied, validated."""
@@ -174,7 +173,6 @@ def validate(options: Options) -> Options:
         shrink_seconds=_float("shrink_seconds", options.shrink_seconds, minimum=0.0),
         html=_directory("html", options.html),
         html_races=_bool("html_races", options.html_races),
-        workers=_int("workers", options.workers, minimum=1),
         **modules,
     )
 
