@@ -95,4 +95,4 @@ def test_thread_examples_name_the_race_and_the_deadlock() -> None:
     assert "Counter.value: " in caught.value.report
     with pytest.raises(InterleavingFailure) as caught:
         _load("lock_order_deadlock").test_lock_order.explore()
-    assert "holds the lock created at" in caught.value.report
+    assert "holds the lock `" in caught.value.report and "(created at " in caught.value.report

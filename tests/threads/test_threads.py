@@ -84,6 +84,13 @@ def test_deadlock_is_reported_not_hung() -> None:
     report = caught.value.report
     assert "every thread is blocked" in report
     assert "(`first` in take())" in report and "(`second` in take())" in report
+    # the two locks are made on one line: the variables they were assigned to tell them apart
+    assert "holds the lock `lock_a` (created at " in report
+    assert "holds the lock `lock_b` (created at " in report
+    assert "acquires the lock `lock_a`" in report and "acquires the lock `lock_b`" in report
+    # starting a thread is a step of the report
+    assert "MainThread: starts Thread-1 (take) at " in report
+    assert "MainThread: starts Thread-2 (take) at " in report
 
 
 def test_thread_stuck_in_uncontrolled_call_is_reported() -> None:

@@ -30,6 +30,7 @@ reported as a ``Hang`` after ``hang_timeout`` seconds, naming where it is stuck.
 from __future__ import annotations
 
 import _thread
+import sys
 import threading
 import time
 from typing import Any
@@ -43,13 +44,59 @@ _POLL = 0.02  # seconds between checks while an actor waits for a lock held outs
 ACTIVE: Scheduler | None = None  # mirrored by primitives.install/uninstall
 
 
-def _label(lock: Any, kind: str) -> str:
+def _label(lock: Any, kind: str, name: str | None = None) -> str:
     created = lock._created
+    if name is not None:  # the variable tells apart locks made on one line
+        if created is None:
+            return f"the {kind} `{name}`"
+        from plait.report import short_path
+
+        return f"the {kind} `{name}` (created at {short_path(created[0])}:{created[1]})"
     if created is None:
         return f"a {kind} (0x{id(lock):x})"
     from plait.report import short_path
 
     return f"the {kind} created at {short_path(created[0])}:{created[1]}"
+
+
+def _variable(thing: Any) -> str | None:
+    """What to call a lock in a report: the variable it was assigned to where it was made
+    (if that frame still runs), else the name the user's innermost frame holds it by."""
+    return _creator_name(thing) or _held_as(thing)
+
+
+def _creator_name(thing: Any) -> str | None:
+    """The variable a lock was assigned to where it was made, if that frame still runs."""
+    created = getattr(thing, "_created", None)
+    if created is not None:
+        for top in sys._current_frames().values():
+            frame: Any = top
+            while frame is not None:
+                code = frame.f_code
+                if code.co_name == created[2] and code.co_filename == created[0]:
+                    for name, value in frame.f_locals.items():
+                        if value is thing:
+                            return str(name)
+                frame = frame.f_back
+    return None
+
+
+def _held_as(thing: Any) -> str | None:
+    """The name the user's innermost frame holds ``thing`` by (a local, else a global)."""
+    from plait._paths import is_plait_file
+    from plait.threads.primitives import _STDLIB
+
+    frame: Any = sys._getframe(3)
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if not filename.startswith(_STDLIB) and not is_plait_file(filename):
+            for scope in (frame.f_locals, frame.f_globals):
+                for name, value in scope.items():
+                    if value is thing:
+                        return str(name)
+            return None
+        frame = frame.f_back
+    return None
 
 
 def _user_frame(depth: int) -> tuple[str, int, str] | None:
@@ -75,11 +122,16 @@ class _Controlled:
         sched.adopted.append(self)
 
     def plait_label(self) -> str:
-        return _label(self, self._kind)
+        return _label(self, self._kind, _creator_name(self))
 
     def _point(self: Any, sched: Scheduler, what: str) -> None:
-        where = _user_frame(3) if sched.trace is not None else None
-        sched.point(what, Access(id(self), True, self.plait_label(), where, sync=True), where)
+        if sched.trace is None:  # exploring: no labels, no frames
+            sched.point(what, Access(id(self), True, "", None, sync=True), None)
+            return
+        where = _user_frame(3)
+        label = _label(self, self._kind, _variable(self))
+        sched.point(f"{what.replace(' a lock', '')} {label}",
+                    Access(id(self), True, label, where, sync=True), where)
 
     def _take(self: Any, sched: Scheduler, me: Actor, blocking: bool, timeout: float) -> bool:
         """The controlled acquire, after its scheduling point: True once the real lock is ours."""
@@ -93,7 +145,8 @@ class _Controlled:
             left = None if deadline is None else deadline - sched.clock.now
             if left is not None and left <= 0:
                 return False
-            if not sched.block(self, left, what=f"waits for {self.plait_label()}") \
+            label = "" if sched.trace is None else _label(self, self._kind, _variable(self))
+            if not sched.block(self, left, what=f"waits for {label}") \
                     and self._real.locked():
                 return False
             # the retry after the wake-up is part of the new step: it touches the lock

@@ -25,6 +25,7 @@ from plait.threads.locks import Lock, RLock  # noqa: F401 (the modeled types, re
 from plait.threads.scheduler import (
     ExecutionOver,
     Scheduler,
+    ThreadStep,
     VirtualClock,
     _allocate,
 )
@@ -110,6 +111,12 @@ def _start(self: threading.Thread) -> None:
     if sched is None or sched.over or sched.me() is None:
         return _orig_start(self)
     actor = sched.add_actor(self.name, self)
+    if sched.trace is not None:  # a step of the report (not a scheduling point: dpor's counts)
+        me = sched.me()
+        where = _user_frame(2)
+        if me is not None:
+            sched.trace.append(ThreadStep(me.id, me.name, f"starts {self.name}", where,
+                                          sched.clock.now))
     self._plait_actor = actor  # type: ignore[attr-defined]
     self._plait_sched = sched  # type: ignore[attr-defined]
     self._daemonic = True  # type: ignore[attr-defined] # a stuck actor never holds the run open
