@@ -3,7 +3,9 @@
 Two threads each make N explicit scheduling points (`plait.point()`). Under `dfs`'s first
 execution no switch happens (the running thread keeps going); under `random` about half of
 the points switch threads. The difference, divided by the number of switches, is the
-handoff cost. Prints figures only.
+handoff cost. Beside it, measured in the same run, a ``threading.Condition`` ping-pong
+between two threads (the interpreter's own handoff), on one CPU as plait's threads run
+(``plait.threads.affinity``) and on the process's CPUs. Prints figures and the ratio.
 
     .venv/bin/python benches/handoff_bench.py
 """
@@ -64,10 +66,17 @@ def main() -> None:
     print(f"  no switches (dfs default):  {t_still:.3f} s, {t_still / points * 1e6:.1f} µs per point, "
           f"{s_still} switches")
     print(f"  random:                     {t_switch:.3f} s, {s_switch} switches")
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from profile_bench import limit_condition_handoff
+
+    one_cpu, any_cpu = limit_condition_handoff(), limit_condition_handoff(one_cpu=False)
+    print(f"  threading.Condition ping-pong: {one_cpu:.1f} µs per handoff on one CPU, "
+          f"{any_cpu:.1f} µs on the process's CPUs (Python {sys.version.split()[0]})")
     if s_switch > s_still:
         cost = (t_switch - t_still) / (s_switch - s_still)
-        print(f"  => one thread handoff costs {cost * 1e6:.1f} µs (baton: a real lock per actor, "
-              f"GIL released while waiting)")
+        print(f"  => one thread handoff costs {cost * 1e6:.1f} µs = {cost * 1e6 / one_cpu:.1f}x "
+              f"the Condition ping-pong (baton: a real lock per actor, GIL released while "
+              f"waiting; the threads share one CPU)")
 
 
 if __name__ == "__main__":

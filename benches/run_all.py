@@ -17,6 +17,9 @@ BENCHES = [
     ("cooperative runs, plait vs pytest-asyncio-cooperative", ["cooperative_bench.py"]),
     ("concurrent calls, plait vs django-concurrent-test-helper", ["concurrent_bench.py"]),
     ("thread handoff cost", ["handoff_bench.py"]),
+    ("where the time of one execution goes", ["profile_bench.py"]),
+    ("plait's Lock and RLock outside explorations, vs the stdlib's", ["locks_bench.py"]),
+    ("cost as the work grows: 2-5 actors x 1-4 steps", ["growth_bench.py"]),
     ("memory of long explorations", ["memory_bench.py"]),
 ]
 

@@ -1,8 +1,11 @@
 """Two threads each append a line to a file, choosing mode 'w' when the file does not exist
-yet and 'a' otherwise. When both check before either creates the file, one line is lost.
+yet and 'a' otherwise. When one thread's check and write straddle the other's, a line is
+lost: both see no file and both truncate it, or one opens with 'w' (writing at offset 0 when
+it closes) while the other appends.
 
-`test_file_writers` finds it; `test_file_writers_locked` holds a lock across the check and
-the write and passes exhaustively.
+`test_file_writers` finds it with no annotation (file-system calls are steps whose footprint
+is the path); `test_file_writers_locked` holds a lock across the check and the write and
+passes exhaustively.
 """
 
 from __future__ import annotations
@@ -20,7 +23,6 @@ def append_line(path: str, line: str, lock: threading.Lock | None = None) -> Non
             append_line(path, line)
         return
     mode = "a" if os.path.exists(path) else "w"  # check ...
-    plait.point()  # (optional) a scheduling point: the file system is outside plait's view
     with open(path, mode) as f:  # ... then act on a stale check
         f.write(line + "\n")
 

@@ -30,7 +30,9 @@ class _Context:
     name: str | None = None
     key: str | None = None
     replay_hint: str | None = None
+    replay_used = False  # a --plait-replay token found the test it was recorded for
     store: FailureStore | None = None
+    progress: Any = None  # plait.progress.Progress, on a terminal
     # One list per pytest session (a stack, so that pytester's nested sessions keep apart).
     results: list[ExplorationResult] = []
     saved_results: list[list[ExplorationResult]] = []
@@ -41,6 +43,7 @@ context = _Context()
 
 def _run(fn: Callable[..., Any], spec: dict[str, Any], args: tuple[Any, ...],
          kwargs: dict[str, Any]) -> ExplorationResult:
+    __tracebackhide__ = True
     from plait import runner
 
     options = settings.resolve(spec)
@@ -50,10 +53,15 @@ def _run(fn: Callable[..., Any], spec: dict[str, Any], args: tuple[Any, ...],
             "is a generator"
         )
     name = context.name or getattr(fn, "__qualname__", None) or repr(fn)
+    options = options.merged(test=str(getattr(fn, "__qualname__", "") or ""))
+    options = _replay_for_this_test(options, spec)
     hint = context.replay_hint
     store = context.store if context.key else None
 
     body = runner.Body(lambda: fn(*args, **kwargs), inspect.iscoroutinefunction(fn))
+    code = getattr(inspect.unwrap(fn), "__code__", None)
+    if code is not None:
+        body.where = (code.co_filename, code.co_firstlineno)
 
     if store is not None and options.replay is None:
         saved = store.get(context.key or "")
@@ -68,7 +76,7 @@ def _run(fn: Callable[..., Any], spec: dict[str, Any], args: tuple[Any, ...],
                 pass
             store.set(context.key or "", None)
     try:
-        result = runner.explore(body, options, name, hint)
+        result = runner.explore(body, options, name, hint, context.progress)
     except InterleavingFailure as failure:
         if store is not None and options.replay is None:
             store.set(context.key or "", failure.token)
@@ -78,6 +86,20 @@ def _run(fn: Callable[..., Any], spec: dict[str, Any], args: tuple[Any, ...],
     if context.key:
         context.results.append(result)
     return result
+
+
+def _replay_for_this_test(options: settings.Options, spec: dict[str, Any]) -> settings.Options:
+    """A token given on the command line replays the test it was recorded for; the other
+    tests run as usual. (A token given to @plait.replay is checked in the runner.)"""
+    cli_token = settings.cli_overrides.get("replay")
+    if not cli_token or options.replay != str(cli_token).strip() or spec.get("replay"):
+        return options
+    from plait.runner import token_belongs_to
+
+    if token_belongs_to(options.replay or "", options.test):
+        context.replay_used = True
+        return options
+    return options.merged(replay="")
 
 
 def _result_of(failure: InterleavingFailure, name: str, options: settings.Options) -> ExplorationResult:
@@ -98,6 +120,7 @@ def _wrap(fn: Callable[..., Any], spec: dict[str, Any]) -> Callable[..., Any]:
 
     @functools.wraps(fn)
     def test(*args: Any, **kwargs: Any) -> None:
+        __tracebackhide__ = True  # pytest shows the user's assertion and plait's report
         _run(fn, spec, args, kwargs)
 
     def explore_now(*args: Any, **kwargs: Any) -> ExplorationResult:
@@ -117,7 +140,9 @@ def explore(fn: F | None = None, /, *, strategy: str | None = None,
             granularity: str | None = None, atomicity: str | None = None,
             trace_modules: list[str] | None = None, skip_modules: list[str] | None = None,
             hang_timeout: float | None = None, races: str | None = None,
-            shrink: bool | None = None) -> Any:
+            shrink: bool | None = None, html: str | None = None,
+            html_races: bool | None = None,
+            **misspelled: Any) -> Any:
     """Run the decorated ``async def`` test under many schedules.
 
     ``strategy``: ``auto`` (default: exhaustive ``dfs`` on half the budget, then ``pct``),
@@ -140,7 +165,12 @@ def explore(fn: F | None = None, /, *, strategy: str | None = None,
     ``races``: when the test passes, data races seen on the default schedule are reported
     as a ``plait.RaceWarning`` (``warn``, default), fail the test (``error``), or not
     (``ignore``).
+    ``html``: a directory; a failure also writes an HTML timeline there (one lane per
+    actor, the steps, the conflicting accesses, the token); ``html_races``: one for each
+    ``RaceWarning`` too.
     """
+    if misspelled:
+        raise ConfigError(settings.unknown_options("@plait.explore", misspelled))
     spec = {k: v for k, v in {
         "strategy": strategy, "max_executions": max_executions, "max_seconds": max_seconds,
         "seed": seed, "stop_on_first": stop_on_first, "preemption_bound": preemption_bound,
@@ -148,7 +178,8 @@ def explore(fn: F | None = None, /, *, strategy: str | None = None,
         "granularity": granularity, "atomicity": atomicity,
         "trace_modules": None if trace_modules is None else tuple(trace_modules),
         "skip_modules": None if skip_modules is None else tuple(skip_modules),
-        "hang_timeout": hang_timeout, "races": races, "shrink": shrink,
+        "hang_timeout": hang_timeout, "races": races, "shrink": shrink, "html": html,
+        "html_races": html_races,
     }.items() if v is not None}
     if fn is not None:
         if not callable(fn):

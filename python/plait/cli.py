@@ -27,6 +27,28 @@ def _files(paths: list[str]) -> Iterator[Path]:
             raise SystemExit(f"plait: {raw}: no such Python file or directory")
 
 
+_ROOT_MARKERS = ("pyproject.toml", "setup.cfg", "setup.py", "tox.ini", "pytest.ini", "conftest.py")
+
+
+def _import_roots(path: Path) -> list[str]:
+    """Where the project's own packages import from, found the way pytest does: the folder
+    above the file's package (pytest's "prepend" import mode), and the rootdir, the nearest
+    folder above with a project or pytest file (pyproject.toml, conftest.py, ...), and its
+    ``src/`` when it has one."""
+    folder = path.resolve().parent
+    base = folder
+    while (base / "__init__.py").exists() and base.parent != base:
+        base = base.parent
+    roots = [str(folder), str(base)]
+    for candidate in (folder, *folder.parents):
+        if any((candidate / marker).exists() for marker in _ROOT_MARKERS):
+            roots.append(str(candidate))
+            if (candidate / "src").is_dir():
+                roots.append(str(candidate / "src"))
+            break
+    return list(dict.fromkeys(roots))
+
+
 def _explored(path: Path) -> Iterator[tuple[str, Any]]:
     name = "plait_cli_" + "_".join(path.with_suffix("").parts).replace("-", "_").replace(".", "_")
     spec = importlib.util.spec_from_file_location(name, path)
@@ -34,18 +56,23 @@ def _explored(path: Path) -> Iterator[tuple[str, Any]]:
         return
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
-    sys.path.insert(0, str(path.parent.resolve()))
+    added = [p for p in _import_roots(path) if p not in sys.path]
+    sys.path[:0] = added
     try:
         spec.loader.exec_module(module)
     finally:
-        sys.path.pop(0)
+        for entry in added:
+            sys.path.remove(entry)
     for attr, value in vars(module).items():
         if callable(value) and getattr(value, "_plait_spec", None) is not None:
             yield attr, value
 
 
 def main(argv: list[str] | None = None) -> int:
+    from plait import __version__
+
     parser = argparse.ArgumentParser(prog="plait", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"plait {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for command, text in (("run", "explore the tests; exit 1 if any fails"),
                           ("demo", "explore, show each bug found, and replay its token")):
@@ -53,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
         cmd.add_argument("paths", nargs="+", help="Python files or directories")
         cmd.add_argument("--replays", type=int, default=3, help="demo: replays per bug (default 3)")
     args = parser.parse_args(argv)
+    from plait.threads.locks import install_types
+
+    install_types()  # before the test files are imported: their module-level locks are plait's
 
     from plait.errors import InterleavingFailure
     from plait.runner import decode_token

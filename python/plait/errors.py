@@ -39,4 +39,16 @@ class Nondeterminism(PlaitError, RuntimeError):
 
 
 class Deadlock(PlaitError, RuntimeError):
-    """Every actor is blocked and nothing plait controls can wake any of them."""
+    """Every actor is blocked and nothing plait controls can wake any of them.
+
+    ``actors``: (name, what it holds, what it waits for, where) of each blocked actor."""
+
+    actors: list[tuple[str, str, str, Any]] = []
+
+
+class NeverAwaited(PlaitError, RuntimeError):
+    """A coroutine was created in an explored test and never awaited: its code never ran."""
+
+
+class OwnEventLoop(ConfigError):
+    """A plain ``def`` explored test ran an event loop of its own."""

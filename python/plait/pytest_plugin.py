@@ -1,6 +1,10 @@
 """plait's pytest plugin: options, the per-test context, saved failures, the summary.
 
-It imports nothing heavy at import time: the engine loads when the first explored test runs.
+Loading it makes ``threading.Lock`` and ``threading.RLock`` plait's (see
+:mod:`plait.threads.locks`) before collection imports any test module, so locks made at
+import time, in fixtures and in libraries' globals can be scheduled. Outside explorations
+they are plain locks. Apart from that it imports nothing heavy: the engine loads when the
+first explored test runs.
 """
 
 from __future__ import annotations
@@ -10,10 +14,14 @@ from typing import Any
 
 import pytest
 
+from plait.threads.locks import install_types
+
+install_types()
+
 _OPTIONS = (
     # (flag, ini key, settings field, help)
     ("--plait-strategy", "plait_strategy", "strategy",
-     "exploration strategy: auto (default), dfs, random, pct"),
+     "exploration strategy: auto (default), dpor, dfs, random, pct"),
     ("--plait-budget", "plait_budget", "max_executions",
      "maximum executions per explored test (default 1000)"),
     ("--plait-max-seconds", "plait_max_seconds", "max_seconds",
@@ -24,7 +32,11 @@ _OPTIONS = (
     ("--plait-races", "plait_races", "races",
      "data races seen in a passing test: warn (default), error or ignore"),
     ("--plait-replay", "plait_replay", "replay",
-     "replay this token (plait1:...) instead of exploring; select the test it came from"),
+     "replay this token (plait1:...) in the test it was recorded for (others run as usual)"),
+    ("--plait-html", "plait_html", "html",
+     "write an HTML timeline of each failing explored test into this directory"),
+    ("--plait-html-races", "plait_html_races", "html_races",
+     "with --plait-html: also write one for each RaceWarning (true/false)"),
 )
 
 _CACHE_KEY = "plait/failures"
@@ -92,6 +104,23 @@ def pytest_configure(config: pytest.Config) -> None:
 
     context.saved_results.append(context.results)
     context.results = []
+    context.replay_used = False
+
+
+def _unused_token(config: pytest.Config) -> str | None:
+    """The --plait-replay token, if no test of the session was the one it was recorded for."""
+    import sys
+
+    api = sys.modules.get("plait.api")
+    token = config.getoption("plait_replay")
+    if not token or api is None or api.context.replay_used or not api.context.results:
+        return None
+    return str(token)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _unused_token(session.config) and exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.USAGE_ERROR
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -117,11 +146,15 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, Any, Any]:
     context.key = item.nodeid
     context.replay_hint = f"pytest '{item.nodeid}'"
     context.store = None if item.config.getoption("plait_forget") else _CacheStore(item.config)
+    __tracebackhide__ = True
+    from plait import progress
+
+    context.progress = progress.for_item(item)
     try:
         return (yield)
     finally:
         context.name = context.key = context.replay_hint = None
-        context.store = None
+        context.store = context.progress = None
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
@@ -136,3 +169,9 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     terminalreporter.section("plait")
     for result in results:
         terminalreporter.write_line(f"plait: {result.name}: {result.summary()}")
+        for path in getattr(result, "html", ()):
+            terminalreporter.write_line(f"plait: {result.name}: HTML timeline: {path}")
+    if _unused_token(terminalreporter.config):
+        terminalreporter.write_line(
+            "plait: the --plait-replay token was recorded for none of the tests that ran (they "
+            "were explored as usual): select the test whose report printed it", red=True)

@@ -84,7 +84,8 @@ def find_races(sched: Any) -> list[Race]:
     return list(found.values())
 
 
-def check(sched: Any, mode: str, name: str) -> list[Race]:
+def check(sched: Any, mode: str, name: str,
+          where: tuple[str, int] | None = None) -> list[Race]:
     """Warn about (or fail on) the races of a recorded execution, as ``mode`` says."""
     if mode == "ignore" or sched is None:
         return []
@@ -97,5 +98,8 @@ def check(sched: Any, mode: str, name: str) -> list[Race]:
         from plait.errors import InterleavingFailure
 
         raise InterleavingFailure(text, "", {"races": len(races)})
-    warnings.warn(text, RaceWarning, stacklevel=4)
+    if where is None:
+        warnings.warn(text, RaceWarning, stacklevel=4)
+    else:  # at the test's own definition, not inside plait
+        warnings.warn_explicit(text, RaceWarning, where[0], where[1])
     return races

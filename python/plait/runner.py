@@ -3,17 +3,21 @@ proposes, keep the first failure, confirm it by replay, and build the report."""
 
 from __future__ import annotations
 
-import asyncio
+import atexit
 import gc
+import os
 import random
 import sys
+import threading
 import time
 import traceback
+import weakref
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from plait import _native
+from plait._paths import is_library_file
 from plait.aio.loop import PlaitLoop
 from plait.aio.trace import StepTrace
 from plait.errors import (
@@ -23,7 +27,14 @@ from plait.errors import (
     ReplayDivergence,
 )
 from plait.report import format_report
-from plait.settings import Options, decode_settings, encode_settings
+from plait.settings import (
+    Options,
+    decode_settings,
+    encode_settings,
+    test_fingerprint,
+    token_test,
+)
+from plait.threads.scheduler import Hang
 
 PYTHON = (sys.version_info[0], sys.version_info[1])
 
@@ -36,12 +47,27 @@ class Body:
     def __init__(self, call: Callable[[], Any], is_async: bool) -> None:
         self.call = call
         self.is_async = is_async
+        self.where: tuple[str, int] | None = None  # the test's definition, for warnings
         self.tracer: Any = None
+        self.loop: PlaitLoop | None = None  # reused by the executions of one exploration
+        self.saw_threads = False  # an execution ran more than one thread actor
+        self._random: Any = None  # the caller's random state, restored when exploring ends
+        self._cpus: frozenset[int] | None = None  # the CPU mask to restore (threads)
 
     def begin(self, options: Options) -> None:
         # Executions collect garbage between them; freezing what exists now keeps each
         # collection down to the objects the executions made.
         gc.freeze()
+        # Each execution seeds `random`; the caller's state comes back once, at the end.
+        self._random = random.getstate()
+        self.saw_threads = False
+        if not self.is_async:  # thread actors: hand off on one CPU (see threads.affinity)
+            from plait.threads import affinity
+
+            self._cpus = affinity.bind_one_cpu()
+        from plait.world import _step as world_step
+
+        world_step.hold()
         self._begin_tracer(options)
 
     def _begin_tracer(self, options: Options) -> None:
@@ -57,12 +83,27 @@ class Body:
 
     def end(self) -> None:
         gc.unfreeze()
+        from plait.world import _step as world_step
+
+        world_step.release()
+        if self._cpus is not None:
+            from plait.threads import affinity
+
+            affinity.restore(self._cpus)
+            self._cpus = None
+        if self._random is not None:
+            random.setstate(self._random)
+            self._random = None
+        if self.loop is not None:
+            _park_loop(self.loop)
+            self.loop = None
         if self.tracer is not None:
             self.tracer.stop()
             self.tracer = None
 
-    def execute(self, chooser: Any, seed: int, options: Options,
-                record: bool) -> tuple[BaseException | None, Any]:
+    def execute(self, chooser: Any, seed: int, options: Options, record: bool,
+                footprints: bool = False) -> tuple[BaseException | None, Any]:
+        """``footprints``: the engine reduces by footprints (dpor): give it each step's."""
         from plait.threads import primitives, run_threaded
 
         call = self.call
@@ -72,15 +113,23 @@ class Body:
             trace = StepTrace() if record else None
 
             def call() -> None:  # the loop's thread is the first actor
+                loop = self.loop if self.loop is not None and not self.loop.is_closed() else None
+                if loop is None:
+                    loop = self.loop = _spare_loop() or PlaitLoop(
+                        chooser, timer_slack=options.timer_slack, trace=trace,
+                        sched=primitives.ACTIVE)
                 outcome["failure"] = run_execution(chooser, None, self.call, options.timer_slack,
-                                                   trace, sched=primitives.ACTIVE)
+                                                   trace, sched=primitives.ACTIVE, loop=loop)
         try:
             run = run_threaded(chooser, seed, call, self.tracer or _NO_TRACER, record=record,
-                               hang_timeout=options.hang_timeout, event_loop=self.is_async)
+                               hang_timeout=options.hang_timeout, event_loop=self.is_async,
+                               record_footprints=footprints, restore_random=False)
         except _native.ReplayDivergence as exc:
             raise ReplayDivergence(str(exc)) from None
         except _native.Nondeterminism as exc:
             raise Nondeterminism(str(exc)) from None
+        if run.sched is not None and len(run.sched.actors) > 1:
+            self.saw_threads = True
         if self.is_async:
             failure = outcome.get("failure") or run.failure
             if trace is not None:
@@ -106,9 +155,11 @@ class ExplorationResult:
     failed_at: int | None = None
     notes: list[str] = field(default_factory=list)
     races: int = 0  # data races warned about after the exploration (races="warn")
+    html: list[str] = field(default_factory=list)  # HTML timelines written (--plait-html)
 
     def summary(self) -> str:
         plural = "" if self.executions == 1 else "s"
+        failed = self.failure is not None or self.failed_at is not None
         text = f"{self.executions} execution{plural}"
         if self.redundant:
             text += f" ({self.redundant} of them redundant)"
@@ -120,13 +171,13 @@ class ExplorationResult:
             if self.races:
                 # exhausted says every schedule passed, not that the program is safe
                 text += f", but {self.races} data race(s) warned: not proven safe"
-        elif self.failure is not None and self.stopped_by == "failure":
+        elif failed and self.stopped_by == "failure":
             text += "stopped at the first failure"
         else:
             text += "not exhausted (" + {"budget": "execution budget spent",
                                          "time": "time budget spent"}.get(
                 self.stopped_by, self.stopped_by or "budget spent") + ")"
-        if self.failure is not None:
+        if failed:
             text += ", FAILED" + (f" (execution {self.failed_at})" if self.failed_at else "")
         return text
 
@@ -158,6 +209,49 @@ def _new_explorer(options: Options, strategy: str, max_executions: int,
         raise ConfigError(str(exc)) from None
 
 
+_SPARE = threading.local()  # a loop left reusable by the last exploration in this thread
+
+
+def _spare_loop() -> PlaitLoop | None:
+    """The loop the last exploration in this thread left, if this process made it (a fork
+    shares the epoll instance with its parent: never reuse one across processes)."""
+    spare = getattr(_SPARE, "loop", None)
+    _SPARE.loop = None
+    if spare is None:
+        return None
+    pid, loop = spare
+    if pid == os.getpid() and loop.plait_reusable():
+        return loop
+    if pid == os.getpid():
+        loop.close()
+    return None
+
+
+def _park_loop(loop: PlaitLoop) -> None:
+    """Keep a reusable loop for the next exploration in this thread; close it otherwise."""
+    old = getattr(_SPARE, "loop", None)
+    if old is not None and old[0] == os.getpid() and old[1] is not loop:
+        old[1].close()
+    if loop.is_closed():
+        _SPARE.loop = None
+    elif loop.plait_reusable():
+        _SPARE.loop = (os.getpid(), loop)
+        _PARKED.add(loop)
+    else:
+        loop.close()
+        _SPARE.loop = None
+
+
+_PARKED: weakref.WeakSet[PlaitLoop] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_parked() -> None:
+    for loop in list(_PARKED):
+        if not loop.is_closed() and not loop.is_running():
+            loop.close()
+
+
 class _NoTracer:
     """Stands in for the tracer when nothing is traced."""
 
@@ -172,45 +266,54 @@ _NO_TRACER: Any = _NoTracer()
 
 def run_execution(chooser: Any, seed: int | None, body: Callable[[], Coroutine[Any, Any, Any]],
                   timer_slack: float, trace: StepTrace | None = None,
-                  sched: Any = None) -> BaseException | None:
-    """Run the body once under the chooser's schedule. Returns the failure, if any."""
-    saved = random.getstate()
+                  sched: Any = None, loop: PlaitLoop | None = None) -> BaseException | None:
+    """Run the body once under the chooser's schedule. Returns the failure, if any.
+
+    ``loop``: a loop left by an earlier execution of the same exploration, reset and reused
+    (``PlaitLoop.plait_reusable``); it is closed here only if it cannot serve again."""
+    saved = random.getstate() if seed is not None else None
     if seed is not None:
         random.seed(seed)
-    loop = PlaitLoop(chooser, timer_slack=timer_slack, trace=trace, sched=sched)
+    if loop is None:
+        loop = PlaitLoop(chooser, timer_slack=timer_slack, trace=trace, sched=sched)
+        keep = False
+    else:
+        loop.plait_reset(chooser, timer_slack=timer_slack, trace=trace, sched=sched)
+        keep = True
     failure: BaseException | None = None
-    runner = asyncio.Runner(loop_factory=lambda: loop)
     try:
         try:
-            runner.run(body())
+            loop.plait_run(body())
         except (_native.ReplayDivergence, _native.Nondeterminism):
             raise
         except Exception as exc:  # the test's own failure, or a deadlock
             failure = exc
         finally:
-            loop.plait_free = True
             try:
-                runner.close()
+                loop.plait_finish()
             except Exception:
-                if not loop.is_closed():
-                    loop.close()
+                keep = False
+            if not keep or not loop.plait_reusable():
+                loop.close()
     except _native.ReplayDivergence as exc:
         raise ReplayDivergence(str(exc)) from None
     except _native.Nondeterminism as exc:
         raise Nondeterminism(str(exc)) from None
     finally:
-        if seed is not None:
+        if saved is not None:
             random.setstate(saved)
     return failure
 
 
-def explore(body: Body, options: Options, name: str, replay_hint: str | None = None) -> ExplorationResult:
+def explore(body: Body, options: Options, name: str, replay_hint: str | None = None,
+            progress: Any = None) -> ExplorationResult:
     """Explore ``body`` under ``options``. Raises InterleavingFailure when a schedule fails."""
+    __tracebackhide__ = True
     body.begin(options)
     try:
         if options.replay is not None:
             return _replay(body, options, name, replay_hint)
-        return _explore(body, options, name, replay_hint)
+        return _explore(body, options, name, replay_hint, progress)
     finally:
         body.end()
 
@@ -228,7 +331,9 @@ def _plan(options: Options, body: Body) -> Iterator[tuple[str, dict[str, Any]]]:
     yield "pct", {}
 
 
-def _explore(body: Body, options: Options, name: str, replay_hint: str | None) -> ExplorationResult:
+def _explore(body: Body, options: Options, name: str, replay_hint: str | None,
+             progress: Any = None) -> ExplorationResult:
+    __tracebackhide__ = True
     started = time.monotonic()
     result = ExplorationResult(name=name, strategy=options.strategy)
     failure: tuple[str, BaseException, int] | None = None
@@ -255,10 +360,16 @@ def _explore(body: Body, options: Options, name: str, replay_hint: str | None) -
         elif strategy not in used:
             used.append(strategy)
         while explorer.start_execution():
-            error, _ = body.execute(explorer, explorer.execution_seed(), options, False)
+            error, _ = body.execute(explorer, explorer.execution_seed(), options, False,
+                                    footprints=strategy == "dpor")
             explorer.end_execution(error is not None)
             if error is not None and failure is None:
                 failure = (explorer.token(), error, result.executions + explorer.stats()["executions"])
+            if progress is not None and progress.due():
+                stats = explorer.stats()
+                done = result.executions + int(stats["executions"])
+                progress.update(strategy, done, done - result.redundant - int(stats["redundant"]),
+                                total, options.max_seconds)
         stats = explorer.stats()
         result.executions += int(stats["executions"])
         result.steps += int(stats["steps"])
@@ -280,23 +391,27 @@ def _explore(body: Body, options: Options, name: str, replay_hint: str | None) -
         used.insert(0, label)
     result.strategy = "+".join(used) if used else options.strategy
     if failure is None and options.races != "ignore":
-        result.races = _check_races(body, options, name)
+        _check_races(body, options, name, replay_hint, result)
     result.elapsed = time.monotonic() - started
     if failure is not None:
         token, error, at = failure
         result.failed_at = at
-        if options.shrink:
+        if options.shrink and not isinstance(error, Hang):  # a hang is not about the order
             token, error = _shrink(body, options, token, error, result)
         result.failure = _confirm_and_report(body, options, name, token, error, result, at,
                                              replay_hint)
+        if progress is not None:
+            progress.done(result.summary())
         raise result.failure
+    if progress is not None:
+        progress.done(result.summary())
     return result
 
 
 def _signature(error: BaseException) -> tuple[type, str]:
     """What makes two failures the same failure: the exception type and where it was raised."""
     frames = [f for f in traceback.extract_tb(error.__traceback__)
-              if "/plait/" not in f.filename and "/asyncio/" not in f.filename]
+              if not is_library_file(f.filename)]
     where = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else ""
     return type(error), where
 
@@ -339,23 +454,32 @@ def _shrink(body: Body, options: Options, token: str, error: BaseException,
     return token, error
 
 
-def _check_races(body: Body, options: Options, name: str) -> int:
+def _check_races(body: Body, options: Options, name: str, replay_hint: str | None,
+                 result: ExplorationResult) -> None:
     """One more execution, on the default schedule, recording every access: races that
     no lock, start or join orders are reported even though the assertions held."""
     from plait import races
 
+    if body.is_async and not body.saw_threads:
+        return  # tasks alone: no execution had a second thread to race with
     explorer = _new_explorer(options, "dfs", 1, None)
     if not explorer.start_execution():  # pragma: no cover
-        return 0
+        return
     error, trace = body.execute(explorer, explorer.execution_seed(), options, True)
     explorer.end_execution(error is not None)
     run = trace.threads if isinstance(trace, StepTrace) else trace
     if run is not None and len(run.sched.actors) > 1:
-        return len(races.check(run.sched, options.races, name))
-    return 0
+        if options.html and options.html_races and options.races != "ignore":
+            found = races.find_races(run.sched)
+            if found:
+                warning = races.RaceWarning(f"{len(found)} data race(s), though the test passed:\n"
+                                            + "\n".join(r.describe() for r in found))
+                _write_html(options, name, replay_hint, trace, warning, explorer.token(), result)
+        result.races = len(races.check(run.sched, options.races, name, body.where))
 
 
 def _replay(body: Body, options: Options, name: str, replay_hint: str | None) -> ExplorationResult:
+    __tracebackhide__ = True
     started = time.monotonic()
     info = decode_token(options.replay or "")
     if tuple(info["python_version"]) != PYTHON:
@@ -368,7 +492,12 @@ def _replay(body: Body, options: Options, name: str, replay_hint: str | None) ->
             RuntimeWarning,
             stacklevel=3,
         )
-    options = options.merged(**decode_settings(bytes(info["settings"])))
+    saved_settings = bytes(info["settings"])
+    if not token_belongs_to(options.replay or "", options.test):
+        raise ConfigError(
+            f"this token was recorded for another test, not {name} ({options.test}): replay it "
+            f"against the test whose report printed it")
+    options = options.merged(**decode_settings(saved_settings))
     explorer = _new_explorer(options, "replay", 1, None)
     result = ExplorationResult(name=name, strategy="replay")
     if not explorer.start_execution():  # pragma: no cover - a replay always has one execution
@@ -383,10 +512,18 @@ def _replay(body: Body, options: Options, name: str, replay_hint: str | None) ->
     if error is not None:
         token = options.replay or ""
         report = format_report(name, trace, error, token, result, replay_hint, replayed=True)
+        report += _write_html(options, name, replay_hint, trace, error, token, result)
         result.failure = InterleavingFailure(report, token, _stats_dict(result))
         result.failure.result = result
         raise result.failure from error
     return result
+
+
+def token_belongs_to(token: str, test: str) -> bool:
+    """Was ``token`` recorded for the test named ``test``? (True when either is unknown.)"""
+    recorded = token_test(bytes(decode_token(token)["settings"]))
+    wanted = test_fingerprint(test)
+    return recorded == 0 or wanted == 0 or recorded == wanted
 
 
 def decode_token(token: str) -> dict[str, Any]:
@@ -403,6 +540,23 @@ def _stats_dict(result: ExplorationResult) -> dict[str, object]:
         "exhausted": result.exhausted,
         "elapsed": result.elapsed,
     }
+
+
+def _write_html(options: Options, name: str, replay_hint: str | None, trace: Any,
+                error: BaseException, token: str, result: ExplorationResult) -> str:
+    """With ``html``: the HTML timeline of this execution; returns the report's line for it."""
+    if not options.html:
+        return ""
+    from plait import html_report
+
+    try:
+        path = html_report.write(options.html, name, replay_hint, trace, error, token,
+                                 result.summary(), replay_hint, list(result.notes))
+    except OSError as exc:
+        raise ConfigError(f"plait option html={options.html!r}: cannot write the HTML "
+                          f"timeline there: {exc}") from None
+    result.html.append(path)
+    return f"\nHTML timeline: {path}"
 
 
 def _confirm_and_report(body: Body, options: Options, name: str, token: str,
@@ -426,8 +580,10 @@ def _confirm_and_report(body: Body, options: Options, name: str, token: str,
             "replaying the failing schedule did not fail the same way: the test depends on "
             "something plait does not control (real time, I/O, threads, os.urandom)"
         )
-    report = format_report(name, trace, replayed if confirmed and replayed else error, token,
-                           result, replay_hint, found_at=at, confirmed=confirmed)
+    shown = replayed if confirmed and replayed else error
+    report = format_report(name, trace, shown, token, result, replay_hint, found_at=at,
+                           confirmed=confirmed)
+    report += _write_html(options, name, replay_hint, trace, shown, token, result)
     failure = InterleavingFailure(report, token, _stats_dict(result))
     failure.__cause__ = error
     failure.result = result

@@ -9,6 +9,8 @@ bigger budget, a developer replaying one token).
 from __future__ import annotations
 
 import dataclasses
+import os
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,17 +43,40 @@ class Options:
     shrink: bool = True
     shrink_executions: int = 500
     shrink_seconds: float = 10.0
+    test: str = ""  # the explored function's qualified name (set by plait, kept in tokens)
+    html: str | None = None  # a directory: write an HTML timeline of each failure there
+    html_races: bool = False  # ... and of each RaceWarning
 
     def merged(self, **overrides: Any) -> Options:
         """These options with every non-None override applied, validated."""
-        fields = {f.name for f in dataclasses.fields(self)}
+        fields = _FIELDS or {f.name for f in dataclasses.fields(self)}
         unknown = sorted(set(overrides) - fields)
         if unknown:
-            raise ConfigError(
-                f"unknown plait option(s) {', '.join(unknown)}; accepted: {', '.join(sorted(fields))}"
-            )
+            raise ConfigError(unknown_options("plait", unknown))
         values = {k: v for k, v in overrides.items() if v is not None}
+        if not values:  # nothing to change: options are validated when made (or default)
+            return self
         return validate(dataclasses.replace(self, **values))
+
+
+_FIELDS: frozenset[str] = frozenset(f.name for f in dataclasses.fields(Options))
+
+
+PUBLIC = ("strategy", "max_executions", "max_seconds", "seed", "stop_on_first",
+          "preemption_bound", "delay_bound", "pct_depth", "timer_slack", "granularity",
+          "atomicity", "trace_modules", "skip_modules", "hang_timeout", "races", "shrink")
+
+
+def unknown_options(where: str, names: Any) -> str:
+    """``where`` got options it does not know: name them, with the closest known one."""
+    import difflib
+
+    parts = []
+    for name in sorted(names):
+        close = difflib.get_close_matches(name, PUBLIC, n=1)
+        parts.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    return (f"{where} got unknown option(s) {', '.join(parts)}; accepted: "
+            f"{', '.join(PUBLIC)}")
 
 
 def _int(name: str, value: Any, *, minimum: int) -> int:
@@ -85,6 +110,17 @@ def _float(name: str, value: Any, *, minimum: float, strict: bool = False) -> fl
         bound = "greater than" if strict else "at least"
         raise ConfigError(f"plait option {name} must be {bound} {minimum}, got {value!r}")
     return number
+
+
+def _directory(name: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    if not text:
+        return None
+    if os.path.exists(text) and not os.path.isdir(text):
+        raise ConfigError(f"plait option {name} must be a directory, got the file {text!r}")
+    return text
 
 
 def validate(options: Options) -> Options:
@@ -135,21 +171,29 @@ def validate(options: Options) -> Options:
         shrink=_bool("shrink", options.shrink),
         shrink_executions=_int("shrink_executions", options.shrink_executions, minimum=0),
         shrink_seconds=_float("shrink_seconds", options.shrink_seconds, minimum=0.0),
+        html=_directory("html", options.html),
+        html_races=_bool("html_races", options.html_races),
         **modules,
     )
 
 
 # -- the settings that change what a schedule means, carried inside every token -----------
-_SETTINGS_VERSION = 2
+_SETTINGS_VERSION = 3  # 3 added the test's fingerprint; 2 is still read
 
 
 _GRANULARITY = ("access", "line", "sync")
 _ATOMICITY = ("free-threaded", "gil")
 
 
+def test_fingerprint(name: str) -> int:
+    """Four bytes that tell tests apart in a token (0: unknown). By the function's qualified
+    name, which pytest, ``plait run`` and direct calls all agree on."""
+    return zlib.crc32(name.encode()) or 1 if name else 0
+
+
 def encode_settings(options: Options) -> bytes:
     """Semantics-changing settings as the token's opaque bytes: version, granularity and
-    atomicity (one byte), timer slack (µs, varint)."""
+    atomicity (one byte), timer slack (µs, varint), the test's fingerprint (4 bytes)."""
     mode = _GRANULARITY.index(options.granularity) | (_ATOMICITY.index(options.atomicity) << 2)
     out = bytearray([_SETTINGS_VERSION, mode])
     value = round(options.timer_slack * 1_000_000)
@@ -158,11 +202,20 @@ def encode_settings(options: Options) -> bytes:
         value >>= 7
         out.append(byte | (0x80 if value else 0))
         if not value:
-            return bytes(out)
+            break
+    out += test_fingerprint(options.test).to_bytes(4, "little")
+    return bytes(out)
+
+
+def token_test(data: bytes) -> int:
+    """The fingerprint of the test a token's settings were recorded for (0: unknown)."""
+    if not data or data[0] != _SETTINGS_VERSION or len(data) < 7:
+        return 0
+    return int.from_bytes(data[-4:], "little")
 
 
 def decode_settings(data: bytes) -> dict[str, Any]:
-    if not data or data[0] != _SETTINGS_VERSION:
+    if not data or data[0] not in (2, _SETTINGS_VERSION):
         raise ConfigError("the token's settings come from another plait version")
     if len(data) < 3 or (data[1] & 3) >= len(_GRANULARITY) or (data[1] >> 2) >= len(_ATOMICITY):
         raise ConfigError("the token's settings are damaged")

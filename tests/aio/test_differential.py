@@ -278,3 +278,45 @@ def test_deadlock_is_reported_not_hung() -> None:
 
     with pytest.raises(Deadlock, match="every task is blocked"):
         plait.aio.run(stuck)
+
+
+@program
+async def loop_settings_changed(log: list[Any]) -> Any:
+    # What a test may change on its loop: a reused loop must not carry it to the next run.
+    loop = asyncio.get_running_loop()
+    log.append((loop.get_exception_handler(), loop.get_task_factory(), loop.get_debug()))
+    loop.set_exception_handler(lambda loop, context: log.append("handled"))
+    loop.set_task_factory(lambda loop, coro, **kw: asyncio.Task(coro, loop=loop, **kw))
+    left = asyncio.create_task(asyncio.sleep(10))  # left pending: cancelled at the end
+    await asyncio.sleep(0)
+    return left.done()
+
+
+def test_reused_loop_matches_stdlib() -> None:
+    """plait runs the executions of an exploration on one loop, reset in between: every
+    program, run one after another on that loop, still behaves like on a new stdlib loop."""
+    from plait.aio import DefaultChooser, PlaitLoop
+    from plait.runner import run_execution
+
+    loop = PlaitLoop(DefaultChooser())
+    reused = 0
+    try:
+        for name in [n for n in sorted(PROGRAMS) for _ in range(2)]:  # each twice in a row
+            prog = PROGRAMS[name]
+            log: list[Any] = []
+            result: list[Any] = []
+
+            async def body(prog: Program = prog, log: list[Any] = log,
+                           result: list[Any] = result) -> None:
+                result.append(await prog(log))
+
+            if loop.is_closed():  # the last program left something behind: a new loop
+                loop = PlaitLoop(DefaultChooser())
+            else:
+                reused += 1
+            assert run_execution(DefaultChooser(), None, body, 0.1, loop=loop) is None
+            assert (log, result[0]) == _run_stdlib(prog), name
+    finally:
+        if not loop.is_closed():
+            loop.close()
+    assert reused > len(PROGRAMS)  # most programs leave the loop reusable

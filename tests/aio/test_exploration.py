@@ -40,10 +40,32 @@ def test_executor_thread_races_a_task() -> None:
     with pytest.raises(InterleavingFailure) as caught:
         plait.explore()(thread_and_task()).explore()
     report = caught.value.report
-    assert "Threads (the event loop's thread is one of them)" in report
     assert "executor-1" in report and "writes Counter.value" in report
     assert "Conflicting accesses" in report and "Task-3 (bump) read it" in report
     replayed = plait.replay(caught.value.token)(thread_and_task())
     for _ in range(5):
         with pytest.raises(InterleavingFailure):
             replayed.explore()
+
+
+def test_tasks_and_threads_share_one_numbered_timeline() -> None:
+    """A test mixing asyncio.to_thread and tasks: one sequence, numbered 1..n, in which the
+    executor thread's steps sit between the task steps they ran between."""
+    import re
+
+    with pytest.raises(InterleavingFailure) as caught:
+        plait.explore()(thread_and_task()).explore()
+    report = caught.value.report
+    assert "Threads (" not in report  # no second, separately numbered list
+    body = report.split("(t is virtual time in seconds):\n", 1)[1].split("\n\n", 1)[0]
+    steps = re.findall(r"^\s+(\d+)  t=\S+\s+(.+?): (.*)$", body, re.M)
+    assert [int(n) for n, _, _ in steps] == list(range(1, len(steps) + 1))
+    actors = [actor for _, actor, _ in steps]
+    thread_at = [i for i, actor in enumerate(actors) if actor.startswith("executor-1")]
+    task_at = [i for i, actor in enumerate(actors) if actor.startswith("Task-3 (bump)")]
+    assert thread_at and len(task_at) == 2
+    # the lost update: bump read, the thread ran whole, then bump wrote back
+    assert task_at[0] < thread_at[0] and thread_at[-1] < task_at[1]
+    write = next(n for n, actor, what in steps
+                 if actor.startswith("executor-1") and what.startswith("writes Counter.value"))
+    assert f"wrote it at tests/aio/aio_programs.py:37 (step {write})" in report

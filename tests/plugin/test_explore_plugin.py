@@ -67,6 +67,37 @@ def test_bug_found_with_report_and_token(pytester: pytest.Pytester) -> None:
         r"plait: test_two_increments_locked: \d+ executions, dpor, exhausted",
     ])
     assert len(_token(result)) < 60
+    # the traceback is the user's assertion and plait's report, not plait's own frames
+    for internal in ("runner.py:", "api.py:", "pytest_plugin.py:", "threads/__init__.py:"):
+        assert internal not in out
+
+
+def test_thread_failure_traceback_shows_only_the_users_code(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_lost='''
+        import threading, plait
+
+        class Box:
+            value = 0
+
+        @plait.explore()
+        def test_lost_update():
+            box = Box()
+            def bump():
+                seen = box.value
+                box.value = seen + 1
+            threads = [threading.Thread(target=bump) for _ in range(2)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            assert box.value == 2
+    ''')
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    out = result.stdout.str()
+    assert ">       assert box.value == 2" in out and "plait found an interleaving" in out
+    for internal in ("runner.py:", "api.py:", "pytest_plugin.py:", "threads/__init__.py:"):
+        assert internal not in out
 
 
 def test_replay_flag_reproduces_the_failure(pytester: pytest.Pytester) -> None:
@@ -191,19 +222,39 @@ def test_nondeterminism_is_named(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(["*Nondeterminism*decision*"])
 
 
-def test_replay_of_another_tests_token_diverges(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_inc=INCREMENT)
-    token = _token(pytester.runpytest("-p", "no:cacheprovider"))
-    pytester.makepyfile(test_other='''
-        import asyncio, plait
+OTHER = '''
+import asyncio, plait
 
-        @plait.explore()
-        async def test_other():
-            await asyncio.sleep(0)
-    ''')
+@plait.explore()
+async def test_other():
+    await asyncio.sleep(0)
+'''
+
+
+def test_replay_flag_applies_to_its_own_test_only(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_inc=INCREMENT, test_other=OTHER)
+    token = _token(pytester.runpytest("-p", "no:cacheprovider", "test_inc.py"))
+    # every test selected: the token replays its own test, the others are explored as usual
+    result = pytester.runpytest("-p", "no:cacheprovider", f"--plait-replay={token}")
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(["*plait: test_two_increments: 1 execution, replay, replayed a token*",
+                                 "*plait: test_two_increments_locked: * exhausted*",
+                                 "*plait: test_other: * exhausted*"])
+    assert "recorded for none of the tests" not in result.stdout.str()
+
+
+def test_replay_of_another_tests_token_says_so(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_inc=INCREMENT, test_other=OTHER)
+    token = _token(pytester.runpytest("-p", "no:cacheprovider", "test_inc.py"))
     result = pytester.runpytest("-p", "no:cacheprovider", "test_other.py", f"--plait-replay={token}")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*the --plait-replay token was recorded for none of the tests*"])
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    # the decorator, given another test's token, fails that test naming the problem
+    pytester.makepyfile(test_other=OTHER.replace("@plait.explore()", f'@plait.replay("{token}")'))
+    result = pytester.runpytest("-p", "no:cacheprovider", "test_other.py")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*ReplayDivergence*"])
+    result.stdout.fnmatch_lines(["*this token was recorded for another test, not test_other*"])
 
 
 def test_beside_pytest_asyncio_auto_mode(pytester: pytest.Pytester) -> None:

@@ -131,3 +131,93 @@ def bank(*, locked: bool) -> Callable[[], None]:
         assert a.balance + b.balance == 200
 
     return body
+
+
+# -- synchronization objects made at import, before any exploration (Part 1 of issue 10) --
+LOCK = threading.Lock()
+RLOCK = threading.RLock()
+READY = threading.Condition()
+GATE = threading.Semaphore(1)
+DONE = threading.Event()
+MEET = threading.Barrier(2)
+JOBS: queue.Queue[int] = queue.Queue()
+shared = {"n": 0}
+
+
+def _bump() -> None:
+    with LOCK:
+        value = shared["n"]
+        shared["n"] = value + 1
+
+
+def module_lock_counter() -> None:
+    shared["n"] = 0
+    threads = [threading.Thread(target=_bump) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert shared["n"] == 2
+
+
+def module_primitives() -> None:
+    """Every kind of pre-existing object, used by two threads: correct, so it must pass."""
+    DONE.clear()
+    # attributes, not containers: tracing keys every container's items alike, and takes a
+    # `.get()` for a container read (on 3.12+ JOBS.get() looked like a race with a dict write)
+    got, tally = Counter(), Counter()
+
+    def producer() -> None:
+        with RLOCK, RLOCK:
+            tally.value += 1
+        with GATE:
+            tally.value += 1
+        JOBS.put(7)
+        with READY:
+            DONE.set()
+            READY.notify_all()
+        MEET.wait()
+
+    def consumer() -> None:
+        got.value = JOBS.get()
+        with READY:
+            READY.wait_for(DONE.is_set)
+        DONE.wait()
+        MEET.wait()
+
+    threads = [threading.Thread(target=producer), threading.Thread(target=consumer)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert got.value == 7 and tally.value == 2
+
+
+FIRST = threading.Lock()
+SECOND = threading.Lock()
+
+
+def module_lock_deadlock() -> None:
+    one = threading.Thread(target=take, args=(FIRST, SECOND))
+    two = threading.Thread(target=take, args=(SECOND, FIRST))
+    one.start()
+    two.start()
+    one.join()
+    two.join()
+
+
+def module_lock_unlocked_counter() -> None:
+    """A lost update next to a module-level lock that does not cover the read."""
+    shared["n"] = 0
+
+    def bump() -> None:
+        value = shared["n"]
+        with LOCK:
+            shared["n"] = value + 1
+
+    threads = [threading.Thread(target=bump) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert shared["n"] == 2

@@ -88,6 +88,13 @@ def test_deadlock_is_reported_not_hung() -> None:
     report = caught.value.report
     assert "every thread is blocked" in report
     assert "(`first` in take())" in report and "(`second` in take())" in report
+    # the two locks are made on one line: the variables they were assigned to tell them apart
+    assert "holds the lock `lock_a` (created at " in report
+    assert "holds the lock `lock_b` (created at " in report
+    assert "acquires the lock `lock_a`" in report and "acquires the lock `lock_b`" in report
+    # starting a thread is a step of the report
+    assert "MainThread: starts Thread-1 (take) at " in report
+    assert "MainThread: starts Thread-2 (take) at " in report
 
 
 def test_thread_stuck_in_uncontrolled_call_is_reported() -> None:
@@ -146,7 +153,15 @@ def test_nothing_leaks_between_executions() -> None:
     with pytest.raises(InterleavingFailure):
         plait.explore()(deadlock_body).explore()
     plait.explore(max_executions=20)(counter_body(2, locked=True)).explore()
-    assert type(threading.Lock()).__module__ == "_thread"
+    from plait.threads import locks, primitives
+
+    # plait's lock types stay installed (locks made later are controllable), the execution's
+    # scheduler does not: a lock made now is a plain lock
+    assert threading.Lock is locks.Lock and threading.RLock is locks.RLock
+    assert primitives.ACTIVE is None and locks.ACTIVE is None
+    fresh = threading.Lock()
+    assert fresh.acquire(False) and not fresh.acquire(False)
+    fresh.release()
     assert queue.SimpleQueue.__module__ == "_queue"
     assert time.sleep.__module__ == "time"
     assert sys.gettrace() is trace

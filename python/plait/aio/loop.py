@@ -15,10 +15,14 @@ delay" they stand for on a loaded machine, and replays stay exact.
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 import heapq
 import selectors
 import threading
 import time
+import types
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -36,6 +40,13 @@ try:  # the pure-Python Task, used when a task factory asks for it
     _TASK_TYPES = (asyncio.Task, _PyTask)
 except ImportError:  # pragma: no cover
     pass
+
+
+_DEBUG = asyncio.coroutines._is_debug_mode()  # type: ignore[attr-defined]
+"""asyncio's debug mode as a new loop starts in it (PYTHONASYNCIODEBUG, -X dev)."""
+
+_NO_OWNER = frozenset({types.FunctionType, functools.partial})
+"""Callback types that belong to no task (no ``__self__``): the loop's lane, found fast."""
 
 
 class Chooser:
@@ -92,7 +103,16 @@ class PlaitLoop(asyncio.SelectorEventLoop):
     def __init__(self, chooser: Chooser, *, timer_slack: float = 0.1,
                  trace: StepTrace | None = None, hang_timeout: float = 10.0,
                  sched: Any = None) -> None:
-        super().__init__(selectors.DefaultSelector())
+        selector = selectors.DefaultSelector()
+        super().__init__(selector)
+        # the selector's own table, read at every batch (get_map() builds a view each time)
+        fds = getattr(selector, "_fd_to_key", None)
+        self._plait_fds: Any = selector.get_map() if fds is None else fds
+        self._plait_begin(chooser, timer_slack, trace, hang_timeout, sched)
+
+    def _plait_begin(self, chooser: Chooser, timer_slack: float, trace: StepTrace | None,
+                     hang_timeout: float, sched: Any) -> None:
+        """The state of one execution (everything a reused loop starts afresh)."""
         # With a thread scheduler (plait's runner always has one) the loop's thread is one
         # actor among threads: executor jobs are thread actors, ids and clock are shared.
         self._plait_sched = sched
@@ -100,6 +120,9 @@ class PlaitLoop(asyncio.SelectorEventLoop):
         self._plait_chooser = chooser
         self._plait_slack = timer_slack
         self._plait_trace = trace
+        # Task steps carry a footprint when the engine uses them (dpor) or steps are recorded
+        self._plait_footprints = sched is not None and (
+            sched.record_footprints or sched.trace is not None)
         self._plait_hang_timeout = hang_timeout
         self._plait_batch = 0
         self._plait_pending: int | None = None
@@ -110,9 +133,82 @@ class PlaitLoop(asyncio.SelectorEventLoop):
         self._plait_names: dict[int, str] = {LANE: "loop"}
         self._plait_keep: list[object] = []  # strong refs: actor ids must not be reused
         self._plait_threads_at_start = threading.active_count()
+        self._plait_woken = False  # something wrote to the self-pipe: read it
         # After the test body finished (or the engine gave up), cleanup runs in default order
         # without asking the engine: leftover cancellation order is not part of the schedule.
         self.plait_free = False
+
+    # -- reuse across executions ------------------------------------------------------------
+    def plait_reusable(self) -> bool:
+        """Whether the next execution can run on this loop instead of a new one: nothing of
+        the last one is left in it (no file descriptor, transport or signal handler)."""
+        return (not self.is_closed() and not self.is_running()
+                and len(self._plait_fds) == 1
+                and not self._signal_handlers  # type: ignore[attr-defined]
+                and not self._transports  # type: ignore[attr-defined]
+                and self._default_executor is None)  # type: ignore[attr-defined]
+
+    def plait_reset(self, chooser: Chooser, *, timer_slack: float = 0.1,
+                    trace: StepTrace | None = None, hang_timeout: float = 10.0,
+                    sched: Any = None) -> None:
+        """Make a finished loop (``plait_reusable()``) what a new one would be.
+
+        Building a selector loop costs a socket pair, an epoll instance and their teardown
+        (about half of a small execution); reusing one costs resetting what asyncio keeps
+        per loop, which is what ``BaseEventLoop.__init__`` sets."""
+        if self._plait_woken:
+            self._read_from_self()  # type: ignore[attr-defined]
+        self._ready.clear()  # type: ignore[attr-defined]
+        self._scheduled.clear()  # type: ignore[attr-defined]
+        self._timer_cancelled_count = 0
+        self._stopping = False
+        self._current_handle = None
+        self._exception_handler = None
+        self._task_factory = None
+        if self._debug != _DEBUG:  # type: ignore[attr-defined]
+            self.set_debug(_DEBUG)
+        self.slow_callback_duration = 0.1
+        if self._asyncgens:
+            self._asyncgens: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._asyncgens_shutdown_called = False
+        self._executor_shutdown_called = False
+        self._plait_begin(chooser, timer_slack, trace, hang_timeout, sched)
+
+    def plait_run(self, coro: Any) -> Any:
+        """What ``asyncio.Runner.run`` does for plait: the body as the main task, in a copy of
+        the current context (no SIGINT handler: an interrupt ends the exploration)."""
+        task = self.create_task(coro, context=contextvars.copy_context())
+        return self.run_until_complete(task)
+
+    def plait_finish(self) -> None:
+        """What ``asyncio.Runner.close`` does before closing the loop: cancel the tasks left,
+        finalize async generators and the default executor (each only if there is one).
+        Runs in default order, without asking the engine."""
+        self.plait_free = True
+        # Every task of the loop is adopted once it has a step in the ready queue (a task
+        # made without create_task has its first one there), so _plait_keep holds them all.
+        # asyncio cancels them in set order; plait in creation order, the same every time.
+        for handle in self._ready:  # type: ignore[attr-defined]
+            self._plait_actor_of(handle)
+        left: list[Any] = [t for t in self._plait_keep
+                           if isinstance(t, _TASK_TYPES) and not t.done()]  # type: ignore[attr-defined]
+        if left:
+            for task in left:
+                task.cancel()
+            self.run_until_complete(asyncio.gather(*left, return_exceptions=True))
+            for task in left:
+                if task.cancelled():
+                    continue
+                if task.exception() is not None:
+                    self.call_exception_handler({
+                        "message": "unhandled exception during asyncio.run() shutdown",
+                        "exception": task.exception(),
+                        "task": task,
+                    })
+        if self._asyncgens:
+            self.run_until_complete(self.shutdown_asyncgens())
+        if self._default_executor is not None:  # type: ignore[attr-defined]
+            self.run_until_complete(self.shutdown_default_executor())
 
     # -- clock -----------------------------------------------------------------------------
     def time(self) -> float:
@@ -155,6 +251,8 @@ class PlaitLoop(asyncio.SelectorEventLoop):
 
     def _plait_actor_of(self, handle: asyncio.Handle) -> int:
         callback = handle._callback  # type: ignore[attr-defined]
+        if type(callback) in _NO_OWNER:
+            return LANE
         owner = getattr(callback, "__self__", None)
         if owner is not None and isinstance(owner, _TASK_TYPES):
             actor = getattr(owner, "_plait_actor", None)
@@ -196,6 +294,7 @@ class PlaitLoop(asyncio.SelectorEventLoop):
         self, callback: Any, *args: Any, context: Any = None
     ) -> Any:
         handle = super().call_soon_threadsafe(callback, *args, context=context)
+        self._plait_woken = True
         if self._plait_sched is not None:
             self._plait_sched.wake(self)
         return handle
@@ -203,9 +302,22 @@ class PlaitLoop(asyncio.SelectorEventLoop):
     # -- the one rule that changes ---------------------------------------------------------
     def _run_once(self) -> None:
         ready = self._ready  # type: ignore[attr-defined]
-        self._plait_drop_cancelled_timers()
+        scheduled = self._scheduled  # type: ignore[attr-defined]
+        if scheduled and scheduled[0]._cancelled:
+            self._plait_drop_cancelled_timers()
         if self._plait_batch <= 0:
-            self._plait_new_batch()
+            if ready and not self._plait_woken and len(self._plait_fds) == 1 \
+                    and not self._signal_handlers:  # type: ignore[attr-defined]
+                # _plait_new_batch's common case, inlined: no waiting, nothing to select
+                if scheduled:
+                    end = self._plait_vclock.now + self._clock_resolution  # type: ignore[attr-defined]
+                    while scheduled and scheduled[0]._when < end:
+                        handle = heapq.heappop(scheduled)
+                        handle._scheduled = False
+                        ready.append(handle)
+                self._plait_batch = len(ready)
+            else:
+                self._plait_new_batch()
         while ready and ready[0]._cancelled:
             ready.popleft()
             self._plait_batch -= 1
@@ -213,21 +325,48 @@ class PlaitLoop(asyncio.SelectorEventLoop):
             self._plait_batch = 0
             self._plait_pending = None
             return
+        pending = self._plait_pending
+        actor_of = self._plait_actor_of
+        if pending is None and actor_of(ready[0]) == LANE:
+            # The common case: no choice to make. Lane callbacks at the head of the batch run
+            # one after another here, as the stdlib's batch would (stopping where it returns
+            # to run_forever: a stop() request, a task step, the end of the batch).
+            if self._plait_trace is not None or self._plait_footprints or self.plait_free:
+                self._plait_step(0, LANE)
+                return
+            while True:
+                ready.popleft()._run()
+                self._plait_batch -= 1
+                if self._plait_batch <= 0 or not ready or self._stopping:
+                    return
+                head = ready[0]
+                if head._cancelled or actor_of(head) != LANE:
+                    return
+        if pending is None and len(ready) == 1:  # one task step ready: nothing to scan
+            actor = actor_of(ready[0])
+            if not self.plait_free:
+                sched = self._plait_sched
+                if sched is not None and len(sched.actors) > 1 and \
+                        self._plait_other_threads_running():
+                    sched.point("event loop step")  # threads may run here
+                actor = self._plait_chooser.choose_actor([actor], None)
+            self._plait_step(0, actor)
+            return
         # Where each actor's first ready handle sits. The lane is never chosen: asyncio
         # promises that callbacks run in the order they were scheduled, and its own
         # internals rely on it, so a lane callback is never overtaken. What the engine
         # reorders are task steps (and executor jobs): "this await took longer".
         first: dict[int, int] = {}
         actors: list[int] = []
-        for index, handle in enumerate(ready):
-            if handle._cancelled:
-                continue
-            actor = self._plait_actor_of(handle)
-            if actor not in first:
-                first[actor] = index
-                if actor != LANE:
-                    actors.append(actor)
-        pending = self._plait_pending
+        index = 0
+        for handle in ready:
+            if not handle._cancelled:
+                actor = actor_of(handle)
+                if actor not in first:
+                    first[actor] = index
+                    if actor != LANE:
+                        actors.append(actor)
+            index += 1
         if pending is None or pending not in first:
             if first.get(LANE) == 0 or not actors:
                 self._plait_step(0, LANE)
@@ -235,7 +374,9 @@ class PlaitLoop(asyncio.SelectorEventLoop):
             if self.plait_free:
                 pending = actors[0]
             else:
-                if self._plait_sched is not None and self._plait_threads_running():
+                sched = self._plait_sched
+                if sched is not None and len(sched.actors) > 1 and \
+                        self._plait_other_threads_running():
                     self._plait_sched.point("event loop step")  # threads may run here
                 pending = self._plait_chooser.choose_actor(actors, None)
         index = first[pending]
@@ -249,13 +390,20 @@ class PlaitLoop(asyncio.SelectorEventLoop):
 
     def _plait_step(self, index: int, actor: int) -> None:
         ready = self._ready  # type: ignore[attr-defined]
-        handle = ready[index]
-        del ready[index]
+        if index:
+            handle = ready[index]
+            del ready[index]
+        else:
+            handle = ready.popleft()
         self._plait_batch -= 1
-        trace = None if self.plait_free else self._plait_trace
+        if self.plait_free or (self._plait_trace is None and not self._plait_footprints):
+            handle._run()  # nothing to record: the step alone
+            return
+        trace = self._plait_trace
         sched = self._plait_sched
-        task_step = sched is not None and actor != LANE and not self.plait_free
+        task_step = actor != LANE and self._plait_footprints
         before = task_location(handle) if trace is not None else None
+        first = len(sched.accesses) if trace is not None and sched is not None else 0
         if task_step:
             me = sched.me()
             if me is not None:
@@ -266,7 +414,8 @@ class PlaitLoop(asyncio.SelectorEventLoop):
             self._plait_task_footprint(actor, sched, mark)
         if trace is not None and before is not None:
             trace.step(actor, self.actor_name(actor), describe_handle(handle), before,
-                       task_location(handle), self._plait_clock)
+                       task_location(handle), self._plait_clock, first,
+                       len(sched.accesses) if sched is not None else 0)
 
     def _plait_task_footprint(self, actor: int, sched: Any, mark: int) -> None:
         """The footprint of a task step (accesses the tracer saw in the loop's thread),
@@ -291,14 +440,14 @@ class PlaitLoop(asyncio.SelectorEventLoop):
     def _plait_drop_cancelled_timers(self) -> None:
         scheduled = self._scheduled  # type: ignore[attr-defined]
         while scheduled and scheduled[0]._cancelled:
-            self._timer_cancelled_count -= 1  # type: ignore[attr-defined]
+            self._timer_cancelled_count -= 1
             heapq.heappop(scheduled)._scheduled = False
 
     def _plait_new_batch(self) -> None:
         ready = self._ready  # type: ignore[attr-defined]
         scheduled = self._scheduled  # type: ignore[attr-defined]
         fired_by_choice = False
-        if not ready and not self._stopping:  # type: ignore[attr-defined]
+        if not ready and not self._stopping:
             if self._plait_real_io_pending():
                 self._plait_wait_real(scheduled[0]._when - self._plait_clock if scheduled else None)
             elif self._plait_threads_running():
@@ -311,7 +460,11 @@ class PlaitLoop(asyncio.SelectorEventLoop):
                 fired_by_choice = self._plait_fire_timer()
             else:
                 self._plait_wait_uncontrolled()
-        self._process_events(self._selector.select(0))  # type: ignore[attr-defined]
+        if self._plait_woken or self._signal_handlers or self._plait_real_io_pending():  # type: ignore[attr-defined]
+            # Otherwise nothing can have written to a file descriptor the loop watches: the
+            # self-pipe is written only by call_soon_threadsafe and signals.
+            self._plait_woken = False
+            self._process_events(self._selector.select(0))  # type: ignore[attr-defined]
         if not fired_by_choice:
             end = self._plait_clock + self._clock_resolution  # type: ignore[attr-defined]
             while scheduled and scheduled[0]._when < end:
@@ -325,10 +478,7 @@ class PlaitLoop(asyncio.SelectorEventLoop):
         scheduled = self._scheduled  # type: ignore[attr-defined]
         head = scheduled[0]
         horizon = head._when + self._plait_slack
-        others = sorted(
-            (h for h in scheduled if h is not head and not h._cancelled and h._when <= horizon),
-            key=lambda h: h._when,
-        )
+        others = _due_by(scheduled, horizon)
         choice = 0
         if others and not self.plait_free:
             choice = self._plait_chooser.choose(len(others) + 1)
@@ -350,6 +500,10 @@ class PlaitLoop(asyncio.SelectorEventLoop):
         sched = self._plait_sched
         if sched is None or len(sched.actors) < 2:  # the loop's thread alone (the usual case)
             return False
+        return self._plait_other_threads_running()
+
+    def _plait_other_threads_running(self) -> bool:
+        sched = self._plait_sched
         me = sched.me()
         return any(a is not me and not a.finished for a in sched.actors.values())
 
@@ -358,7 +512,7 @@ class PlaitLoop(asyncio.SelectorEventLoop):
 
     def _plait_real_io_pending(self) -> bool:
         # The self-pipe is always registered; anything more is a real file descriptor.
-        return len(self._selector.get_map()) > 1  # type: ignore[attr-defined]
+        return len(self._plait_fds) > 1
 
     def _plait_wait_real(self, timeout: float | None) -> None:
         """Real I/O is pending: wait for it in real time, and let virtual time follow."""
@@ -388,6 +542,28 @@ class PlaitLoop(asyncio.SelectorEventLoop):
                 actor = getattr(task, "_plait_actor", LANE)
                 lines.append(f"  {self.actor_name(actor)} waits at {where}")
         return "\n".join(lines)
+
+
+def _due_by(heap: list[Any], horizon: float) -> list[Any]:
+    """The live timers other than the head due by ``horizon``, earliest first (ties in heap
+    order). Walks only the part of the heap that is due: a node's children are never due
+    earlier than it, so the walk stops where the deadlines pass the horizon."""
+    found: list[tuple[float, int, Any]] = []
+    size = len(heap)
+    stack = [2, 1]
+    while stack:
+        index = stack.pop()
+        if index < size:
+            handle = heap[index]
+            if handle._when <= horizon:
+                if not handle._cancelled:
+                    found.append((handle._when, index, handle))
+                stack.append(2 * index + 2)
+                stack.append(2 * index + 1)
+    if not found:
+        return []
+    found.sort(key=lambda item: (item[0], item[1]))
+    return [item[2] for item in found]
 
 
 class _Clock:

@@ -12,10 +12,10 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from plait._paths import is_library_file
+
 Location = tuple[str, int, str]  # (filename, line, function)
 
-_ASYNCIO_DIR = os.path.dirname(asyncio.__file__)
-_PLAIT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _frames(awaitable: Any) -> list[Location]:
@@ -34,7 +34,7 @@ def _frames(awaitable: Any) -> list[Location]:
 
 
 def _is_library(filename: str) -> bool:
-    return filename.startswith(_ASYNCIO_DIR) or filename.startswith(_PLAIT_DIR)
+    return is_library_file(filename)
 
 
 def suspension_point(coro: Any) -> tuple[Location | None, str]:
@@ -100,6 +100,9 @@ class Step:
     after: tuple[str, Any]
     clock: float
     notes: list[str] = field(default_factory=list)
+    seq: int = 0  # position in the execution's one timeline (tasks, threads, the world)
+    first: int = 0  # its accesses: Scheduler.accesses[first:last]
+    last: int = 0
 
     def is_task_step(self) -> bool:
         return self.before[0] != "none"
@@ -114,10 +117,12 @@ class StepTrace:
     threads: Any = None  # the thread-level run, when executor threads took part
 
     def step(self, actor: int, actor_name: str, callback: str, before: tuple[str, Any],
-             after: tuple[str, Any], clock: float) -> None:
+             after: tuple[str, Any], clock: float, first: int = 0, last: int = 0) -> None:
+        from plait.timeline import next_seq
+
         notes, self.pending_notes = self.pending_notes, []
         self.steps.append(Step(len(self.steps) + 1, actor, actor_name, callback, before, after,
-                               clock, notes))
+                               clock, notes, next_seq(), first, last))
 
     def note(self, text: str) -> None:
         self.pending_notes.append(text)

@@ -606,7 +606,7 @@ def _unwrap_plugin_wrapper(func: Any) -> Any:
     if (
         wrapped is None
         or code is None
-        or "pytest_asyncio" not in code.co_filename
+        or not str(getattr(plain, "__module__", "")).startswith("pytest_asyncio")
         or not (inspect.iscoroutinefunction(wrapped) or inspect.isasyncgenfunction(wrapped))
     ):
         return func

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import gc
+import linecache
 import random
 import sys
 import threading
+import warnings
 from collections.abc import Callable
 from typing import Any
 
-from plait.threads import primitives
+from plait.errors import NeverAwaited, OwnEventLoop
+from plait.threads import primitives, watchdog
 from plait.threads.scheduler import ExecutionOver, Scheduler, ThreadStep, VirtualClock
 from plait.threads.tracing import Selection, Tracer
 
@@ -25,6 +28,25 @@ class ThreadRun:
         self.sched: Scheduler | None = None
 
 
+_COLLECTIONS = [0]
+FULL_COLLECTION_EVERY = 32
+
+
+def _collect() -> None:
+    """Collect the garbage of the execution that just ended (between executions only).
+
+    With collection disabled during the execution, everything it allocated is in the
+    youngest generation: collecting that one finds the cycles it left. A full collection
+    (every FULL_COLLECTION_EVERY executions) also reaches garbage that had survived into an
+    older generation; memory stays bounded and a collection costs what the execution made,
+    not what the process holds."""
+    _COLLECTIONS[0] += 1
+    if _COLLECTIONS[0] % FULL_COLLECTION_EVERY:
+        gc.collect(0)
+    else:
+        gc.collect()
+
+
 def make_tracer(options: Any, *, asyncio_internals: bool = False) -> Tracer:
     include = list(options.trace_modules)
     if asyncio_internals:
@@ -38,17 +60,46 @@ def make_tracer(options: Any, *, asyncio_internals: bool = False) -> Tracer:
                   atomicity=options.atomicity, selection=selection)
 
 
+def _watch_unawaited(found: list[str]) -> Any:
+    """Coroutines that die unawaited during the execution fail it, naming the line that made
+    them (instead of a RuntimeWarning in pytest's summary). CPython reports them through
+    ``warnings._warn_unawaited_coroutine``; its origin tracking gives the creating line."""
+    previous = warnings._warn_unawaited_coroutine  # type: ignore[attr-defined]
+    sys.set_coroutine_origin_tracking_depth(1)
+
+    def record(coro: Any) -> None:
+        origin = getattr(coro, "cr_origin", None)
+        where = ""
+        if origin:
+            from plait.report import short_path
+
+            filename, line, function = origin[0]
+            where = f", created at {short_path(filename)}:{line} in {function}"
+            source = linecache.getline(filename, line).strip()
+            if source:
+                where += f": {source}"
+        found.append(f"coroutine {getattr(coro, '__qualname__', coro)!r} was never awaited{where} "
+                     f"(its code never ran: add `await`, or wrap it in asyncio.create_task)")
+
+    warnings._warn_unawaited_coroutine = record  # type: ignore[attr-defined]
+    return previous
+
+
 def run_threaded(chooser: Any, seed: int, body: Callable[[], Any], tracer: Tracer,
                  *, record: bool = False, hang_timeout: float = 10.0,
-                 record_footprints: bool = True, event_loop: bool = False) -> ThreadRun:
-    """Run ``body`` in the calling thread as the first actor; threads it starts are actors."""
+                 record_footprints: bool = True, event_loop: bool = False,
+                 restore_random: bool = True) -> ThreadRun:
+    """Run ``body`` in the calling thread as the first actor; threads it starts are actors.
+
+    ``restore_random``: put the caller's `random` state back afterwards (an exploration
+    does it once for all its executions instead)."""
     run = ThreadRun()
     steps: list[ThreadStep] | None = [] if record else None
     sched = Scheduler(chooser, VirtualClock(), trace=steps, hang_timeout=hang_timeout,
                       record_footprints=record_footprints)
     run.sched = sched
     run.steps = steps
-    saved = random.getstate()
+    saved = random.getstate() if restore_random else None
     random.seed(seed)
     # Garbage collection runs weakref callbacks and finalizers (ThreadPoolExecutor puts to
     # its queue from one) at moments plait does not choose: collect between executions only.
@@ -63,10 +114,14 @@ def run_threaded(chooser: Any, seed: int, body: Callable[[], Any], tracer: Trace
             previous_hook(unraisable)
 
     sys.unraisablehook = hook
+    unawaited: list[str] = []
+    previous_warn = _watch_unawaited(unawaited)
     first = sched.adopt_current("event loop" if event_loop else threading.current_thread().name)
     first.no_points = event_loop  # task steps are the loop's scheduling points
     tracer.sched = sched
     sched.tracer = tracer  # type: ignore[attr-defined]
+    guard = watchdog.watching(sched)
+    guard.__enter__()
     primitives.install(sched)
     try:
         try:
@@ -76,17 +131,30 @@ def run_threaded(chooser: Any, seed: int, body: Callable[[], Any], tracer: Trace
             pass
         except Exception as exc:  # the test's own failure
             run.failure = exc
+            if isinstance(exc, OwnEventLoop):  # free the test's frames, and the coroutine
+                exc.__traceback__ = None       # it never ran, while they are watched
         finally:
-            sched.shutdown()
+            try:
+                sched.shutdown()
+            finally:
+                guard.__exit__()
     finally:
         primitives.uninstall()
-        random.setstate(saved)
-        gc.collect()  # cheap: the exploration froze everything older (see runner.Body.begin)
+        if saved is not None:
+            random.setstate(saved)
+        _collect()
         if collecting:
             gc.enable()
         sys.unraisablehook = previous_hook
+        warnings._warn_unawaited_coroutine = previous_warn  # type: ignore[attr-defined]
+        sys.set_coroutine_origin_tracking_depth(0)
     if sched.engine_error is not None:
         raise sched.engine_error
+    for error in (run.failure, *(e for _, e in sched.errors)):
+        if isinstance(error, OwnEventLoop):
+            raise error  # a misconfigured test, not an interleaving's failure
+    if unawaited and (run.failure is None or isinstance(run.failure, OwnEventLoop)):
+        run.failure = NeverAwaited("; ".join(unawaited))
     if sched.hung is not None:
         run.failure = sched.hung
     elif sched.deadlock is not None and run.failure is None:

@@ -1,15 +1,15 @@
-"""The one modeled primitive, and the patches that put it under everything in ``threading``.
+"""The patches that put an execution's scheduler under ``threading``, ``queue`` and ``time``.
 
-``threading``'s Condition, Event, Semaphore, BoundedSemaphore, Barrier, the pure-Python
-RLock and ``queue``'s classes are all built on ``threading.Lock`` / ``_allocate_lock``.
-So plait models that one lock: during an execution, locks created by actor threads are
-:class:`Lock` objects whose blocking is decided by the scheduler, and every other
-primitive created then is modeled for free, through the stdlib's own code. Primitives
-created before the execution started stay real (create them inside the test).
+The modeled primitives are plait's Lock and RLock (see :mod:`plait.threads.locks`):
+``threading``'s Condition, Event, Semaphore, BoundedSemaphore, Barrier and ``queue``'s
+classes are built on them, so every primitive is modeled through the stdlib's own code.
+During an execution this module also makes thread start and join, ``time.sleep`` and the
+clocks the scheduler's, and ``queue.SimpleQueue`` the pure-Python one.
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
 import queue
@@ -18,16 +18,19 @@ import threading
 import time
 from typing import Any
 
+from plait._paths import is_plait_file
+from plait.errors import OwnEventLoop
+from plait.threads import locks
+from plait.threads.locks import Lock, RLock  # noqa: F401 (the modeled types, re-exported)
 from plait.threads.scheduler import (
-    Access,
     ExecutionOver,
     Scheduler,
+    ThreadStep,
     VirtualClock,
     _allocate,
 )
 
-_STDLIB = os.path.dirname(os.__file__)
-_PLAIT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_STDLIB = os.path.dirname(os.__file__) + os.sep
 
 ACTIVE: Scheduler | None = None
 
@@ -36,112 +39,10 @@ def _user_frame(depth: int = 2) -> tuple[str, int, str] | None:
     frame = sys._getframe(depth)
     while frame is not None:
         name = frame.f_code.co_filename
-        if not name.startswith(_STDLIB) and not name.startswith(_PLAIT):
+        if not name.startswith(_STDLIB) and not is_plait_file(name):
             return (name, frame.f_lineno, frame.f_code.co_name)
         frame = frame.f_back  # type: ignore[assignment]
     return None
-
-
-class Lock:
-    """``threading.Lock`` under plait's control (falls back to a real lock outside it)."""
-
-    __slots__ = ("__weakref__", "_created", "_holder", "_locked", "_real", "_sched")
-
-    def __init__(self) -> None:
-        self._sched = ACTIVE
-        self._locked = False
-        self._holder: Any = None
-        self._real = _allocate()
-        sched = self._sched
-        self._created = _user_frame() if sched is not None and sched.trace is not None else None
-        if sched is not None:
-            sched.keep.append(self)  # ids key footprints: keep them unique for the execution
-
-    def plait_label(self) -> str:
-        if self._created is None:
-            return f"a lock (0x{id(self):x})"
-        from plait.report import short_path
-
-        return f"the lock created at {short_path(self._created[0])}:{self._created[1]}"
-
-    def _controlled(self) -> Scheduler | None:
-        sched = self._sched
-        if sched is None or sched is not ACTIVE or sched.me() is None:
-            return None
-        return sched
-
-    def _point(self, sched: Scheduler, what: str) -> None:
-        where = _user_frame(3) if sched.trace is not None else None
-        sched.point(what, Access(id(self), True, self.plait_label(), where, sync=True), where)
-
-    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
-        sched = self._controlled()
-        if sched is None:
-            return self._real.acquire(blocking, timeout)
-        if sched.over:
-            me = sched.me()
-            if self._locked and (me is None or me.aborted):
-                raise ExecutionOver  # an aborted actor unwinds
-            self._locked = True  # the execution is being torn down: nobody to wait for
-            return True
-        self._point(sched, "acquires a lock")
-        if self._locked:
-            if not blocking:
-                return False
-            if timeout is not None and timeout >= 0:
-                deadline = sched.clock.now + timeout
-            else:
-                deadline = None
-            while self._locked:
-                left = None if deadline is None else deadline - sched.clock.now
-                if left is not None and left <= 0:
-                    return False
-                if not sched.block(self, left, what=f"waits for {self.plait_label()}"):
-                    if self._locked:
-                        return False
-                # the retry after the wake-up is part of the new step: it touches the lock
-                sched.note(Access(id(self), True, self.plait_label(), None, sync=True))
-        self._locked = True
-        me = sched.me()
-        self._holder = me
-        if me is not None:
-            me.holds.append(self)
-        return True
-
-    def release(self) -> None:
-        sched = self._controlled()
-        if sched is None:
-            if self._locked:  # taken under control, released after: keep it consistent
-                self._locked = False
-                return
-            self._real.release()
-            return
-        if not self._locked:
-            raise RuntimeError("release unlocked lock")
-        if not sched.over:
-            self._point(sched, "releases a lock")
-        self._locked = False
-        holder = self._holder
-        if holder is not None and self in holder.holds:
-            holder.holds.remove(self)
-        self._holder = None
-        sched.wake(self)
-
-    def locked(self) -> bool:
-        return self._locked or self._real.locked()
-
-    def _at_fork_reinit(self) -> None:
-        self._locked = False
-        self._real = _allocate()
-
-    __enter__ = acquire
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
-
-    def __repr__(self) -> str:
-        state = "locked" if self.locked() else "unlocked"
-        return f"<plait.Lock {state} object at 0x{id(self):x}>"
 
 
 # -- patching -------------------------------------------------------------------------------
@@ -151,10 +52,6 @@ _ORIGINAL: dict[tuple[Any, str], Any] = {}
 def _patch(owner: Any, name: str, value: Any) -> None:
     _ORIGINAL.setdefault((owner, name), getattr(owner, name))
     setattr(owner, name, value)
-
-
-def _rlock(*args: Any, **kwargs: Any) -> Any:
-    return threading._PyRLock(*args, **kwargs)  # type: ignore[attr-defined]
 
 
 class _RealEvent:
@@ -185,6 +82,24 @@ class _RealEvent:
 
 
 _orig_start = threading.Thread.start
+_orig_init = threading.Thread.__init__
+
+
+def _thread_hash(self: threading.Thread) -> int:
+    """A thread made during an execution hashes by its creation order, not its address:
+    ``ThreadPoolExecutor.shutdown`` joins its workers in the order of a *set* of threads,
+    which by address changed from one execution to the next (and broke replays)."""
+    value = self.__dict__.get("_plait_hash")
+    return object.__hash__(self) if value is None else value
+
+
+def _make_init(numbers: Any) -> Any:
+    def init(self: threading.Thread, *args: Any, **kwargs: Any) -> None:
+        if ACTIVE is not None and ACTIVE.me() is not None:
+            self._plait_hash = numbers()  # type: ignore[attr-defined] # before anything hashes it
+        _orig_init(self, *args, **kwargs)
+
+    return init
 _orig_join = threading.Thread.join
 _real_sleep = time.sleep
 _real_monotonic = time.monotonic
@@ -196,6 +111,12 @@ def _start(self: threading.Thread) -> None:
     if sched is None or sched.over or sched.me() is None:
         return _orig_start(self)
     actor = sched.add_actor(self.name, self)
+    if sched.trace is not None:  # a step of the report (not a scheduling point: dpor's counts)
+        me = sched.me()
+        where = _user_frame(2)
+        if me is not None:
+            sched.trace.append(ThreadStep(me.id, me.name, f"starts {self.name}", where,
+                                          sched.clock.now))
     self._plait_actor = actor  # type: ignore[attr-defined]
     self._plait_sched = sched  # type: ignore[attr-defined]
     self._daemonic = True  # type: ignore[attr-defined] # a stuck actor never holds the run open
@@ -282,28 +203,58 @@ class _Clocks:
         return self.time0 + self.clock.now
 
 
+_orig_new_event_loop = asyncio.events.new_event_loop
+
+
+def _new_event_loop() -> asyncio.AbstractEventLoop:
+    sched = ACTIVE
+    if sched is None or sched.me() is None:
+        return _orig_new_event_loop()
+    where = _user_frame(2)
+    at = "" if where is None else f" at {where[0]}:{where[1]} in {where[2]}"
+    raise OwnEventLoop(
+        f"an explored test started an event loop of its own (asyncio.run, "
+        f"asyncio.new_event_loop or asyncio.Runner{at}): plait cannot schedule the tasks of a "
+        f"loop it does not run, and its virtual clock would stall that loop's timers. Make the "
+        f"test `async def` and await the code directly: plait runs it on its own loop and "
+        f"explores its tasks")
+
+
 def install(sched: Scheduler) -> None:
     """Put the execution's scheduler in charge of threading, queue and time."""
     global ACTIVE
     ACTIVE = sched
+    from plait import world  # the outside world's steps run on this scheduler too
+
+    world.activate(sched)
     clocks = _Clocks(sched.clock)
-    _patch(threading, "Lock", Lock)
-    _patch(threading, "_allocate_lock", Lock)
-    _patch(threading, "RLock", _rlock)
+    locks.install_types()  # a no-op when plait was loaded as a pytest plugin
+    locks.ACTIVE = sched
     _patch(threading, "_time", clocks.monotonic)
     _patch(threading, "_counter", itertools.count(1).__next__)  # Thread-1, Thread-2... per run
     _patch(threading.Thread, "start", _start)
+    _patch(threading.Thread, "__init__", _make_init(itertools.count(1).__next__))
+    if threading.Thread.__hash__ is not _thread_hash:  # permanent: hashes must never change
+        threading.Thread.__hash__ = _thread_hash  # type: ignore[method-assign,assignment]
     _patch(threading.Thread, "join", _join)
     _patch(queue, "SimpleQueue", queue._PySimpleQueue)  # type: ignore[attr-defined]
     _patch(queue, "time", clocks.monotonic)
     _patch(time, "sleep", _sleep)
+    _patch(asyncio.events, "new_event_loop", _new_event_loop)
+    _patch(asyncio, "new_event_loop", _new_event_loop)
     _patch(time, "monotonic", clocks.monotonic)
     _patch(time, "time", clocks.time)
 
 
 def uninstall() -> None:
     global ACTIVE
+    if ACTIVE is not None:
+        locks.forget_execution(ACTIVE)
     ACTIVE = None
+    locks.ACTIVE = None
+    from plait import world
+
+    world.deactivate()
     for (owner, name), value in _ORIGINAL.items():
         setattr(owner, name, value)
     _ORIGINAL.clear()

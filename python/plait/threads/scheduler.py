@@ -15,6 +15,7 @@ what. Time is virtual: ``time.sleep`` and timed waits expire when nothing else c
 from __future__ import annotations
 
 import _thread
+import os
 import sys
 import threading
 import time
@@ -22,13 +23,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from plait._paths import is_library_file, is_plait_file
 from plait.errors import Deadlock, PlaitError
+from plait.timeline import next_seq
 
 _allocate = _thread.allocate_lock  # the real primitive, captured before any patching
 _get_ident = _thread.get_ident
 
 
 _FINISHING = "the other threads to finish"
+_STDLIB = os.path.dirname(threading.__file__) + os.sep
 U64 = (1 << 64) - 1
 
 
@@ -67,6 +71,7 @@ class Actor:
     pending: list[Access] = field(default_factory=list)  # footprint of its current step
     opaque: bool = False  # its current step may touch anything (plait.point(), I/O)
     no_points: bool = False  # the event loop's thread: accesses are footprints, not points
+    stuck_in: str | None = None  # what it waits for outside plait's control, for a Hang report
 
     def runnable(self) -> bool:
         return not self.finished and self.blocked_on is None
@@ -79,6 +84,8 @@ class ThreadStep:
     what: str
     where: tuple[str, int, str] | None
     clock: float
+    seq: int = 0  # position in the execution's one timeline (tasks, threads, the world)
+    mark: int = 0  # len(Scheduler.accesses) when the step was logged: its accesses follow
 
 
 class Scheduler:
@@ -100,6 +107,9 @@ class Scheduler:
         self.record_footprints = record_footprints
         self.accesses: list[tuple[int, Access]] = []  # (actor, access), when tracing
         self.keep: list[Any] = []  # modeled objects whose ids key footprints
+        self.adopted: list[Any] = []  # locks this execution took under control (see locks.py)
+        self.progress = 0  # scheduling decisions so far: the watchdog's sign of life
+        self.interrupting = False  # the watchdog signalled the body's thread out of a hang
         self.names: dict[int, str] = {}  # names of actors that are not threads (tasks)
         self.free = False  # after the body ends: no engine decisions, default order
         self.deadlock: Deadlock | None = None
@@ -174,9 +184,15 @@ class Scheduler:
             self._switch(actor, chosen)
         # Logged when the actor goes on (the access happens now), not when it arrived here.
         if self.trace is not None:
-            self.trace.append(ThreadStep(actor.id, actor.name, what, actor.where, self.clock.now))
+            self._log(actor, what)
             if access is not None:
                 self.accesses.append((actor.id, access))
+
+    def _log(self, actor: Actor, what: str) -> None:
+        """A step of the report's timeline (only while recording)."""
+        assert self.trace is not None
+        self.trace.append(ThreadStep(actor.id, actor.name, what, actor.where, self.clock.now,
+                                     next_seq(), len(self.accesses)))
 
     def _runnable(self) -> list[int]:
         return [a.id for a in self.actors.values() if a.runnable()]
@@ -197,6 +213,7 @@ class Scheduler:
         actor.pending = []
 
     def _choose(self, actor: Actor) -> Actor:
+        self.progress += 1
         runnable = self._runnable()
         while not runnable:
             if self._expire_timed_waits():
@@ -246,7 +263,7 @@ class Scheduler:
     def _pass_on(self, me: Actor, what: str) -> None:
         """``me`` cannot run any more (finished or blocked): hand the baton to someone."""
         if self.trace is not None:
-            self.trace.append(ThreadStep(me.id, me.name, what, me.where, self.clock.now))
+            self._log(me, what)
         self._flush_footprint(me)
         chosen = self._choose(me)
         if chosen is me:
@@ -264,7 +281,7 @@ class Scheduler:
         actor.deadline = None if timeout is None else self.clock.now + max(0.0, timeout)
         if self.trace is not None and not (
                 self.trace and self.trace[-1].actor == actor.id and self.trace[-1].what == what):
-            self.trace.append(ThreadStep(actor.id, actor.name, what, actor.where, self.clock.now))
+            self._log(actor, what)
         self._flush_footprint(actor)
         chosen = self._choose(actor)
         if chosen is not actor:
@@ -349,10 +366,13 @@ class Scheduler:
                 continue
             while thread.is_alive() and time.monotonic() < deadline and not self.hung:
                 _real_join(thread, 0.05)
+        _abandon([a.thread for a in self.actors.values() if a.thread is not None
+                  and a.thread is not threading.current_thread() and a.thread.is_alive()])
 
     # -- reports -----------------------------------------------------------------------------
     def _deadlock(self) -> Deadlock:
         lines = ["every thread is blocked and none can run (a deadlock):"]
+        stuck: list[tuple[str, str, str, Any]] = []
         frames = sys._current_frames()
         for actor in self.actors.values():
             if actor.finished:
@@ -360,17 +380,41 @@ class Scheduler:
             frame = frames.get(actor.ident or -1)
             held = ", ".join(describe(lock, frame) for lock in actor.holds) or "nothing"
             where = _fmt(actor.where)
-            lines.append(f"  {actor.name} holds {held}; waits for "
-                         f"{describe(actor.blocked_on, frame)} at {where}")
-        return Deadlock("\n".join(lines))
+            waits = describe(actor.blocked_on, frame)
+            lines.append(f"  {actor.name} holds {held}; waits for {waits} at {where}")
+            stuck.append((actor.name, held, waits, actor.where))
+        deadlock = Deadlock("\n".join(lines))
+        deadlock.actors = stuck
+        return deadlock
 
     def _describe_hang(self, actor: Actor) -> str:
         frame = sys._current_frames().get(actor.ident or -1)
-        where = "?" if frame is None else \
-            f"{frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}"
+        where = "?"
+        if frame is not None:
+            inner: Any = frame
+            user: Any = frame
+            while user is not None and (user.f_code.co_filename.startswith(_STDLIB)
+                                        or is_plait_file(user.f_code.co_filename)):
+                user = user.f_back
+            user = user or inner
+            where = _fmt((user.f_code.co_filename, user.f_lineno, user.f_code.co_name))
+            if inner is not user:
+                where += f", inside {inner.f_code.co_name}()"
+        stuck = actor.stuck_in or (
+            "is stuck in something plait does not control (a lock made before plait was "
+            "imported, a blocking socket or pipe, a subprocess, a C extension)")
         return (f"{actor.name} did not reach a scheduling point within {self.hang_timeout:g}s: "
-                f"it is stuck in something plait does not control (a real lock created before "
-                f"the execution, a blocking socket, a C extension), at {where}")
+                f"it {stuck}, at {where}. plait abandoned the thread and ended the execution")
+
+
+def _abandon(threads: list[threading.Thread]) -> None:
+    """Threads stuck for real are left behind: they are daemons (see primitives._start), and
+    a ThreadPoolExecutor worker must not be joined at exit either."""
+    futures = sys.modules.get("concurrent.futures.thread")
+    queues = getattr(futures, "_threads_queues", None)
+    if queues is not None:
+        for thread in threads:
+            queues.pop(thread, None)
 
 
 def _thread_key(actor: Actor) -> int:
@@ -400,8 +444,7 @@ def _local_names(thing: Any, frame: Any) -> str:
             names = [n for n, v in frame.f_locals.items() if v is thing]
         except Exception:
             names = []
-        if names and "/threading.py" not in frame.f_code.co_filename \
-                and "/plait/" not in frame.f_code.co_filename:
+        if names and not is_library_file(frame.f_code.co_filename):
             found.append(f"`{names[0]}` in {frame.f_code.co_name}()")
         frame = frame.f_back
     return ", ".join(found)
