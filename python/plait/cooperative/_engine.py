@@ -16,6 +16,7 @@ import functools
 import inspect
 import re
 import signal
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -26,9 +27,11 @@ from _pytest.outcomes import Exit
 from _pytest.runner import CallInfo, check_interactive_exception
 from _pytest.warnings import catch_warnings_for_item
 
+from plait import unawaited
 from plait.cooperative import _capture
 from plait.cooperative._fixtures import Fixtures, SetupStateShim, TestRun
 from plait.cooperative.plugin import MARKER, PEER_MARKER, Settings
+from plait.errors import NeverAwaited
 
 _INTERRUPTS = (KeyboardInterrupt, SystemExit, Exit)
 
@@ -127,7 +130,8 @@ class CooperativeRun:
             with catch_warnings_for_item(
                 self.config, ihook=self.config.hook, when="runtest", item=None
             ):
-                with _capture.routing(self._log_level), _capture.warnings_per_test():
+                with _capture.routing(self._log_level), _capture.warnings_per_test(), \
+                        unawaited.per_context():
                     yield
         finally:
             if setupstate:
@@ -141,6 +145,9 @@ class CooperativeRun:
         )
 
     def _start_loop(self) -> None:
+        # in the loop's thread (origin tracking is per thread): never-awaited coroutines
+        # are reported with the line that made them
+        sys.set_coroutine_origin_tracking_depth(1)
         if self.settings.max_tasks > 0:
             self._semaphore = asyncio.Semaphore(self.settings.max_tasks)
         self._hypothesis_lock = asyncio.Lock()
@@ -164,6 +171,7 @@ class CooperativeRun:
                 raise task.exception()  # type: ignore[misc]  # a bug of ours: say so
 
     async def close(self) -> None:
+        sys.set_coroutine_origin_tracking_depth(0)
         try:
             await self.fixtures.close()
         except BaseException as exc:
@@ -381,6 +389,14 @@ class CooperativeRun:
         hypothesis = getattr(func, "hypothesis", None)
         funcargs = item.funcargs
         testargs = {arg: funcargs[arg] for arg in item._fixtureinfo.argnames}
+        found: list[str] = []
+        with unawaited.collect(found):
+            await self._run_test(item, func, hypothesis, testargs)
+        if found:  # the test passed, yet part of its code never ran
+            raise NeverAwaited("; ".join(found))
+
+    async def _run_test(self, item: Any, func: Any, hypothesis: Any, testargs: dict[str, Any]) -> None:
+        __tracebackhide__ = True
         if getattr(func, "is_hypothesis_test", False) and hypothesis is not None:
             if inspect.iscoroutinefunction(hypothesis.inner_test):
                 await self._call_async_hypothesis(item, testargs)

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import gc
-import linecache
 import random
 import sys
 import threading
-import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -15,6 +13,8 @@ from plait.errors import NeverAwaited, OwnEventLoop
 from plait.threads import primitives, watchdog
 from plait.threads.scheduler import ExecutionOver, Scheduler, ThreadStep, VirtualClock
 from plait.threads.tracing import Selection, Tracer
+from plait.unawaited import unwatch as unawaited_unwatch
+from plait.unawaited import watch as unawaited_watch
 
 __all__ = ["ThreadRun", "make_tracer", "run_threaded"]
 
@@ -60,31 +60,6 @@ def make_tracer(options: Any, *, asyncio_internals: bool = False) -> Tracer:
                   atomicity=options.atomicity, selection=selection)
 
 
-def _watch_unawaited(found: list[str]) -> Any:
-    """Coroutines that die unawaited during the execution fail it, naming the line that made
-    them (instead of a RuntimeWarning in pytest's summary). CPython reports them through
-    ``warnings._warn_unawaited_coroutine``; its origin tracking gives the creating line."""
-    previous = warnings._warn_unawaited_coroutine  # type: ignore[attr-defined]
-    sys.set_coroutine_origin_tracking_depth(1)
-
-    def record(coro: Any) -> None:
-        origin = getattr(coro, "cr_origin", None)
-        where = ""
-        if origin:
-            from plait.report import short_path
-
-            filename, line, function = origin[0]
-            where = f", created at {short_path(filename)}:{line} in {function}"
-            source = linecache.getline(filename, line).strip()
-            if source:
-                where += f": {source}"
-        found.append(f"coroutine {getattr(coro, '__qualname__', coro)!r} was never awaited{where} "
-                     f"(its code never ran: add `await`, or wrap it in asyncio.create_task)")
-
-    warnings._warn_unawaited_coroutine = record  # type: ignore[attr-defined]
-    return previous
-
-
 def run_threaded(chooser: Any, seed: int, body: Callable[[], Any], tracer: Tracer,
                  *, record: bool = False, hang_timeout: float = 10.0,
                  record_footprints: bool = True, event_loop: bool = False,
@@ -115,7 +90,7 @@ def run_threaded(chooser: Any, seed: int, body: Callable[[], Any], tracer: Trace
 
     sys.unraisablehook = hook
     unawaited: list[str] = []
-    previous_warn = _watch_unawaited(unawaited)
+    previous_warn = unawaited_watch(unawaited)
     first = sched.adopt_current("event loop" if event_loop else threading.current_thread().name)
     first.no_points = event_loop  # task steps are the loop's scheduling points
     tracer.sched = sched
@@ -146,8 +121,7 @@ def run_threaded(chooser: Any, seed: int, body: Callable[[], Any], tracer: Trace
         if collecting:
             gc.enable()
         sys.unraisablehook = previous_hook
-        warnings._warn_unawaited_coroutine = previous_warn  # type: ignore[attr-defined]
-        sys.set_coroutine_origin_tracking_depth(0)
+        unawaited_unwatch(previous_warn)
     if sched.engine_error is not None:
         raise sched.engine_error
     for error in (run.failure, *(e for _, e in sched.errors)):
