@@ -115,6 +115,22 @@ class _Controlled:
     _real: Any
     _created: tuple[str, int, str] | None
 
+    def _made_here(self: Any) -> None:
+        """A lock made inside an execution belongs to it from the start."""
+        sched = ACTIVE
+        if sched is not None and sched.me() is not None:
+            self._adopt(sched)
+            if sched.trace is not None:
+                self._created = _user_frame(3)  # the caller of Lock()
+
+    def acquire(self: Any, blocking: bool = True, timeout: float = -1) -> bool:
+        sched = ACTIVE
+        if sched is None:
+            return self._real.acquire(blocking, timeout)
+        return self._acquire(sched, blocking, timeout)
+
+    __enter__ = acquire
+
     def _adopt(self: Any, sched: Scheduler) -> None:
         self._sched = sched
         self._holder = None
@@ -204,19 +220,7 @@ class Lock(_Controlled):
         self._holder: Actor | None = None
         self._sched: Scheduler | None = None
         self._created: tuple[str, int, str] | None = None
-        sched = ACTIVE
-        if sched is not None and sched.me() is not None:
-            self._adopt(sched)
-            if sched.trace is not None:
-                self._created = _user_frame(2)
-
-    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
-        sched = ACTIVE
-        if sched is None:
-            return self._real.acquire(blocking, timeout)
-        return self._acquire(sched, blocking, timeout)
-
-    __enter__ = acquire
+        self._made_here()
 
     def _acquire(self, sched: Scheduler, blocking: bool, timeout: float) -> bool:
         me = sched.me()
@@ -296,23 +300,11 @@ class RLock(_Controlled):
         self._count = 0
         self._sched: Scheduler | None = None
         self._created: tuple[str, int, str] | None = None
-        sched = ACTIVE
-        if sched is not None and sched.me() is not None:
-            self._adopt(sched)
-            if sched.trace is not None:
-                self._created = _user_frame(2)
+        self._made_here()
 
     def _adopt(self, sched: Scheduler) -> None:
         super()._adopt(sched)
         self._count = 0
-
-    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
-        sched = ACTIVE
-        if sched is None:
-            return self._real.acquire(blocking, timeout)
-        return self._acquire(sched, blocking, timeout)
-
-    __enter__ = acquire
 
     def _acquire(self, sched: Scheduler, blocking: bool, timeout: float) -> bool:
         me = sched.me()
