@@ -229,7 +229,7 @@ def point() -> _Point:
 
 def _declare(obj: Any, name: str | None, write: bool) -> None:
     from plait.threads import primitives
-    from plait.threads.scheduler import Access
+    from plait.footprint import Access
 
     sched = primitives.ACTIVE
     if sched is None or sched.me() is None:
