@@ -14,7 +14,9 @@ in a temporary directory and imported from there by every tool (the examples wit
 plait runs in this process (``dpor`` and ``dfs``); frontrun 0.7 (DPOR, ``preemption_bound=None``)
 runs in the peer venv under its ``frontrun`` launcher; interleave-test 0.1 (CHESS-style DFS with
 an unbounded preemption bound, opcode and line granularity; threads only, Python 3.12+) runs in a
-3.12 peer venv. Figures and ratios are printed; nothing is asserted on time.
+3.12 peer venv. Every tool's exploration is repeated while under 0.5 s have been spent (at most
+15 runs) and the median run is reported, the same rule for all. Figures and ratios are
+printed; nothing is asserted on time.
 
     .venv/bin/python benches/threads_bench.py [--cap SECONDS] [--family threads,tasks,examples]
 """
@@ -29,6 +31,7 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from peers import peak_rss_mib, peer_python, peer_tool, run_peer
@@ -77,6 +80,23 @@ def amake(n):
 
 # The program above is the issue's, line for line (line granularity depends on the layout).
 
+# One rule for every tool: a whole exploration is repeated while less than 0.5 s have been
+# spent (at most 15 runs) and the median run by time is reported. A space of 2-36
+# executions is explored in milliseconds, so one run would measure a cold start (imports,
+# first-call caches) more than executions; a run near the cap is run once.
+REPEAT = '''
+def repeated(once):
+    import time
+    runs, spent = [], 0.0
+    while not runs or (len(runs) < 15 and spent < 0.5):
+        seconds, result = once()
+        spent += seconds
+        runs.append((seconds, len(runs), result))
+    runs.sort(key=lambda run: run[:2])
+    seconds, _, result = runs[len(runs) // 2]
+    return seconds, result, len(runs)
+'''
+
 # The examples' test bodies as frontrun's setup / workers / invariant. The workers call the
 # example module's own functions; the invariant is the example test's assertion.
 FRONTRUN_EXAMPLES = '''
@@ -110,7 +130,7 @@ def example(name):
     raise SystemExit("unknown example " + name)
 '''
 
-FRONTRUN_DRIVER = '''
+FRONTRUN_DRIVER = REPEAT + '''
 import asyncio, importlib, json, sys, time
 sys.path.insert(0, sys.argv[1])
 import frontrun
@@ -120,18 +140,25 @@ family, what, cap = sys.argv[2], sys.argv[3], float(sys.argv[4])
 LIMIT = 10**6
 kwargs = dict(preemption_bound=None, stop_on_first=False, max_executions=LIMIT,
               total_timeout=cap, reproduce_on_failure=0)
-start = time.perf_counter()
-if family == "threads":
-    result = frontrun.explore(setup=prog.Counter, workers=prog.Counter.increment, count=int(what),
-                              invariant=lambda c: True, **kwargs)
-elif family == "tasks":
-    result = asyncio.run(frontrun.explore(setup=prog.Counter, workers=prog.aincrement,
-                                          count=int(what), invariant=lambda c: True, **kwargs))
-else:
-    setup, workers, invariant = example(what)
-    result = asyncio.run(frontrun.explore(setup=setup, workers=workers, invariant=invariant,
-                                          **kwargs))
-seconds = time.perf_counter() - start
+
+
+def once():
+    start = time.perf_counter()
+    if family == "threads":
+        result = frontrun.explore(setup=prog.Counter, workers=prog.Counter.increment,
+                                  count=int(what), invariant=lambda c: True, **kwargs)
+    elif family == "tasks":
+        result = asyncio.run(frontrun.explore(setup=prog.Counter, workers=prog.aincrement,
+                                              count=int(what), invariant=lambda c: True,
+                                              **kwargs))
+    else:
+        setup, workers, invariant = example(what)
+        result = asyncio.run(frontrun.explore(setup=setup, workers=workers,
+                                              invariant=invariant, **kwargs))
+    return time.perf_counter() - start, result
+
+
+seconds, result, repeats = repeated(once)
 # frontrun's thread/async modes leave .exhausted unset (only execution="process" fills it).
 # With preemption_bound=None, a search that ended below max_executions and total_timeout and
 # is not inconclusive has covered its space: report that as exhausted, marked as inferred.
@@ -146,10 +173,10 @@ else:
 if result.failures:
     note = (note + "; " if note else "") + f"{len(result.failures)} failing"
 print(json.dumps({"executions": result.num_explored, "seconds": seconds,
-                  "exhausted": exhausted, "note": note}))
+                  "exhausted": exhausted, "note": note, "repeats": repeats}))
 '''
 
-INTERLEAVE_DRIVER = '''
+INTERLEAVE_DRIVER = REPEAT + '''
 import json, sys, time
 sys.path.insert(0, sys.argv[1])
 import interleave_test as it
@@ -170,11 +197,16 @@ class CappedDFS(it.DFSStrategy):
         return super().more() and time.perf_counter() < self.deadline
 
 
-start = time.perf_counter()
-result = it.explore(prog.make(n), strategy=CappedDFS(cap), iterations=10**9, seed=0,
-                    granularity=granularity)
-print(json.dumps({"executions": result.schedules_run, "seconds": time.perf_counter() - start,
-                  "exhausted": result.exhausted, "note": ""}))
+def once():
+    start = time.perf_counter()
+    result = it.explore(prog.make(n), strategy=CappedDFS(cap), iterations=10**9, seed=0,
+                        granularity=granularity)
+    return time.perf_counter() - start, result
+
+
+seconds, result, repeats = repeated(once)
+print(json.dumps({"executions": result.schedules_run, "seconds": seconds,
+                  "exhausted": result.exhausted, "note": "", "repeats": repeats}))
 '''
 
 
@@ -196,24 +228,30 @@ def plait_row(fn, strategy: str, cap: float) -> dict:
                              stop_on_first=False)(fn)
     except ConfigError as exc:
         return {"skip": f"n/a ({strategy} not wired: {exc})" if strategy == "dpor" else str(exc)}
-    start = time.perf_counter()
-    note = ""
+    def once() -> tuple[float, tuple[Any, str]]:
+        start = time.perf_counter()
+        note = ""
+        try:
+            with warnings.catch_warnings():  # the counters race on purpose: no RaceWarning
+                warnings.filterwarnings("ignore", message=r"plait: .*data race")
+                result = test.explore()
+        except InterleavingFailure as failure:
+            result = failure.result
+            note = f"failing schedules found (first at execution {result.failed_at})"
+        return time.perf_counter() - start, (result, note)
+
+    namespace: dict[str, Any] = {}
+    exec(REPEAT, namespace)
     try:
-        with warnings.catch_warnings():  # the counters race on purpose: no RaceWarning
-            warnings.filterwarnings("ignore", message=r"plait: .*data race")
-            result = test.explore()
+        seconds, (result, note), repeats = namespace["repeated"](once)
     except ConfigError as exc:
         return {"skip": f"n/a ({strategy} not wired)" if strategy == "dpor" else str(exc)}
-    except InterleavingFailure as failure:
-        result = failure.result
-        note = f"failing schedules found (first at execution {result.failed_at})"
-        if result is None:
-            return {"skip": "failed, no result attached"}
-    seconds = time.perf_counter() - start
+    if result is None:
+        return {"skip": "failed, no result attached"}
     if not result.exhausted:
         note = (note + "; " if note else "") + f"stopped by {result.stopped_by or '?'}"
     return {"executions": result.executions, "seconds": seconds, "exhausted": result.exhausted,
-            "note": note}
+            "note": note, "repeats": repeats}
 
 
 def peer_row(python: Path | None, script: str, args: list[str], cap: float,
@@ -229,7 +267,7 @@ def peer_row(python: Path | None, script: str, args: list[str], cap: float,
 
 
 HEADER = (f"{'size':<15} {'tool':<16} {'strategy':<22} {'executions':>10} {'exhausted':>9} "
-          f"{'seconds':>8} {'exec/s':>8}  note")
+          f"{'seconds':>8} {'exec/s':>8} {'runs':>4}  note")
 
 
 def show(size: str, tool: str, strategy: str, row: dict) -> None:
@@ -239,7 +277,8 @@ def show(size: str, tool: str, strategy: str, row: dict) -> None:
     row["rate"] = row["executions"] / row["seconds"] if row["seconds"] else 0.0
     exhausted = "yes" if row["exhausted"] else "NO"
     print(f"{size:<15} {tool:<16} {strategy:<22} {row['executions']:>10} {exhausted:>9} "
-          f"{row['seconds']:>8.3f} {row['rate']:>8.0f}  {row.get('note', '')}", flush=True)
+          f"{row['seconds']:>8.3f} {row['rate']:>8.0f} {row.get('repeats', 1):>4}  "
+          f"{row.get('note', '')}", flush=True)
 
 
 def ratio(a: float, b: float) -> str:
@@ -306,6 +345,9 @@ def main() -> None:
     print("ratios are peer / plait: executions and seconds above 1x mean plait needs fewer / "
           "is faster (only when both exhausted); 'plait exec/s' is plait's rate / the peer's.")
 
+    print("seconds: the median of 'runs' whole explorations (repeated while under 0.5 s were "
+          "spent, at most 15), the same rule for every tool: small spaces measure executions, "
+          "not a cold start.")
     print("same code for everyone; harness differs: plait and interleave-test run the body "
           "(main thread or task starts the N workers and joins them), frontrun's explore() "
           "spawns the N workers itself (setup / workers / invariant).")
