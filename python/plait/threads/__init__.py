@@ -70,7 +70,8 @@ def run_threaded(chooser: Any, seed: int, body: Callable[[], Any], tracer: Trace
     does it once for all its executions instead)."""
     # 3.11's sys.settrace calls its function at every Python call: the body's thread is
     # traced while the body runs, not while plait sets the execution up and tears it down.
-    paused = getattr(tracer, "thread_trace_function", lambda: None)()
+    tracefn = getattr(tracer, "thread_trace_function", lambda: None)()
+    paused = tracefn
     if paused is not None and sys.gettrace() == paused:
         sys.settrace(None)
     else:
@@ -80,6 +81,7 @@ def run_threaded(chooser: Any, seed: int, body: Callable[[], Any], tracer: Trace
     sched = Scheduler(chooser, VirtualClock(), trace=steps, hang_timeout=hang_timeout,
                       record_footprints=record_footprints)
     run.sched = sched
+    sched.tracefn = tracefn
     run.steps = steps
     saved = random.getstate() if restore_random else None
     random.seed(seed)

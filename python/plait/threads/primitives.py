@@ -10,6 +10,7 @@ clocks the scheduler's, and ``queue.SimpleQueue`` the pure-Python one.
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import os
 import queue
@@ -43,6 +44,26 @@ def _user_frame(depth: int = 2) -> tuple[str, int, str] | None:
             return (name, frame.f_lineno, frame.f_code.co_name)
         frame = frame.f_back  # type: ignore[assignment]
     return None
+
+
+def _untraced(hook: Any) -> Any:
+    """A hook user code calls, run with 3.11's trace off: each Python call it makes
+    (plait's scheduler, threading's bootstrap) would otherwise be a call of the trace
+    function, and none of them is the user's code."""
+
+    @functools.wraps(hook)
+    def untraced(*args: Any, **kwargs: Any) -> Any:
+        sched = ACTIVE
+        function = None if sched is None else sched.tracefn
+        if function is None or sys.gettrace() != function:
+            return hook(*args, **kwargs)
+        sys.settrace(None)
+        try:
+            return hook(*args, **kwargs)
+        finally:
+            sys.settrace(function)
+
+    return untraced
 
 
 # -- patching -------------------------------------------------------------------------------
@@ -94,6 +115,7 @@ def _thread_hash(self: threading.Thread) -> int:
 
 
 def _make_init(numbers: Any) -> Any:
+    @_untraced
     def init(self: threading.Thread, *args: Any, **kwargs: Any) -> None:
         if ACTIVE is not None and ACTIVE.me() is not None:
             self._plait_hash = numbers()  # type: ignore[attr-defined] # before anything hashes it
@@ -106,6 +128,7 @@ _real_monotonic = time.monotonic
 _real_time = time.time
 
 
+@_untraced
 def _start(self: threading.Thread) -> None:
     sched = ACTIVE
     if sched is None or sched.over or sched.me() is None:
@@ -142,6 +165,8 @@ def _start(self: threading.Thread) -> None:
         except BaseException as exc:
             sched.errors.append((actor, exc))
         finally:
+            if sched.tracefn is not None:
+                sys.settrace(None)  # the thread's user code is over (see _untraced)
             try:
                 sched.exit(actor)
             except ExecutionOver:
@@ -156,6 +181,7 @@ def _start(self: threading.Thread) -> None:
     return _orig_start(self)
 
 
+@_untraced
 def _join(self: threading.Thread, timeout: float | None = None) -> None:
     actor = getattr(self, "_plait_actor", None)
     sched = ACTIVE

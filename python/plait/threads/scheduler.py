@@ -105,6 +105,7 @@ class Scheduler:
         self.free = False  # after the body ends: no engine decisions, default order
         self.deadlock: Deadlock | None = None
         self.engine_error: Exception | None = None
+        self.tracefn: Any = None  # 3.11: the tracer's sys.settrace function (run_threaded)
 
     # -- actors ------------------------------------------------------------------------------
     def new_id(self) -> int:
