@@ -286,7 +286,7 @@ class CooperativeRun:
                 error = error or guarded(functools.partial(self.hooks.logstart_early, item))
         # A plugin's error before the start: pytest's runtest hooks are not called at all.
         started = error is None
-        sync_setup = self._sync_setup if started else functools.partial(_raise, error)
+        sync_setup = self._sync_setup if error is None else functools.partial(_raise, error)
         seconds, source = budget(item, self.settings)
         deadline = loop.time() + seconds if seconds > 0 else None
         try:
