@@ -28,7 +28,7 @@ from typing import Any
 
 from plait.aio.trace import StepTrace, describe_handle, task_location
 from plait.errors import Deadlock
-from plait.threads.scheduler import U64
+from plait.footprint import U64
 
 LANE = 0
 """Actor id of the loop's callback lane: callbacks that belong to no task."""

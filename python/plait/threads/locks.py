@@ -35,7 +35,8 @@ import threading
 import time
 from typing import Any
 
-from plait.threads.scheduler import Access, Actor, ExecutionOver, Scheduler, _allocate
+from plait.footprint import Access
+from plait.threads.scheduler import Actor, ExecutionOver, Scheduler, _allocate
 
 _CRLock: Any = _thread.RLock
 _real_monotonic = time.monotonic

@@ -25,6 +25,7 @@ from typing import Any
 
 from plait._paths import is_library_file, is_plait_file
 from plait.errors import Deadlock, PlaitError
+from plait.footprint import U64, Access
 from plait.timeline import next_seq
 
 _allocate = _thread.allocate_lock  # the real primitive, captured before any patching
@@ -33,7 +34,6 @@ _get_ident = _thread.get_ident
 
 _FINISHING = "the other threads to finish"
 _STDLIB = os.path.dirname(threading.__file__) + os.sep
-U64 = (1 << 64) - 1
 
 
 class ExecutionOver(BaseException):
@@ -43,15 +43,6 @@ class ExecutionOver(BaseException):
 class Hang(PlaitError, RuntimeError):
     """An actor did not come back to a scheduling point in time: it is stuck in something
     plait does not control (a real lock, a blocking socket, a C extension)."""
-
-
-@dataclass
-class Access:
-    key: int
-    write: bool
-    what: str  # human text: "Counter.value", "global total", "subscript"
-    where: tuple[str, int, str] | None
-    sync: bool = False  # a lock or thread start/end: orders steps, is never a data race
 
 
 @dataclass(eq=False)

@@ -20,7 +20,8 @@ import types
 from collections.abc import Callable
 from typing import Any
 
-from plait.threads.scheduler import Access, Scheduler
+from plait.footprint import Access
+from plait.threads.scheduler import Scheduler
 
 _ACCESS = {
     "LOAD_ATTR": ("attr", False), "STORE_ATTR": ("attr", True), "DELETE_ATTR": ("attr", True),

@@ -17,7 +17,6 @@ Outside an execution every entry point costs one global lookup.
 from __future__ import annotations
 
 import _thread
-import hashlib
 import os
 import sys
 import sysconfig
@@ -25,9 +24,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from plait.threads.scheduler import Access
+from plait.footprint import Access, Key, key_hash
 
-Key = tuple[Any, ...]
 Where = tuple[str, int, str]
 
 OUTSIDE: Key = ("outside",)
@@ -53,55 +51,6 @@ class Effect:
     label: str = ""
     race: bool = True
     sync: bool = False
-
-
-# -- stable keys ------------------------------------------------------------------------------
-_HASHES: dict[Key, int] = {}
-
-
-def _encode(part: Any, out: list[bytes]) -> None:
-    kind = type(part)
-    if kind is str:
-        data = part.encode("utf-8", "surrogatepass")
-        out.append(b"s%d:" % len(data))
-        out.append(data)
-    elif kind is bool:
-        out.append(b"T" if part else b"F")
-    elif kind is int:
-        out.append(b"i%d;" % part)
-    elif part is None:
-        out.append(b"N")
-    elif kind is tuple:
-        out.append(b"(%d:" % len(part))
-        for item in part:
-            _encode(item, out)
-        out.append(b")")
-    elif kind is bytes:
-        out.append(b"b%d:" % len(part))
-        out.append(part)
-    elif kind is float:
-        out.append(b"f" + part.hex().encode())
-    else:
-        raise TypeError(
-            f"plait.world: an effect key holds {part!r} of type {kind.__name__}; keys are "
-            f"tuples of str, int, float, bool, bytes or None (canonical in every execution: "
-            f"no objects, no id())")
-
-
-def key_hash(key: Key) -> int:
-    """The engine's 64-bit key for ``key``: the same in every execution and every process."""
-    found = _HASHES.get(key) if type(key) is tuple else None
-    if found is not None:
-        return found
-    if type(key) is not tuple or not key:
-        raise TypeError(f"plait.world: an effect key must be a non-empty tuple, got {key!r}")
-    out: list[bytes] = []
-    _encode(key, out)
-    value = int.from_bytes(hashlib.blake2b(b"".join(out), digest_size=8).digest(), "little")
-    if len(_HASHES) > 100_000:  # a long exploration over many rows: keep memory bounded
-        _HASHES.clear()
-    _HASHES[key] = value
-    return value
 
 
 _OUTSIDE_KEY = key_hash(OUTSIDE)
