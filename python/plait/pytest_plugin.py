@@ -4,8 +4,8 @@ Loading it makes ``threading.Lock`` and ``threading.RLock`` plait's (see
 :mod:`plait.threads.locks`) before collection imports any test module, so locks made at
 import time, in fixtures and in libraries' globals can be scheduled. Outside explorations
 they are plain locks. It also makes ``sqlite3.connect`` plait's (:mod:`plait.sql`), so
-connections made at import time and in fixtures are seen. Apart from that it imports nothing heavy: the engine loads when the
-first explored test runs.
+connections made at import time and in fixtures are seen. Apart from that it imports
+nothing heavy: the engine loads when the first explored test runs.
 """
 
 from __future__ import annotations

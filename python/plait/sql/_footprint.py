@@ -206,9 +206,9 @@ def _uses(tree: Any, exp: Any) -> list[TableUse]:
             rows = None
             values = node.expression
             if columns is not None and isinstance(values, exp.Values):
-                rows = tuple(
-                    tuple((col, _ref(v, positions, exp)) for col, v in
-                          zip(columns, row.expressions, strict=False))
+                rows = tuple(  # a value that is an expression stays unknown (absent)
+                    tuple((col, ref) for col, v in zip(columns, row.expressions, strict=False)
+                          if (ref := _ref(v, positions, exp)) is not None)
                     for row in values.expressions if isinstance(row, exp.Tuple))
             upsert = bool(node.args.get("conflict") or node.args.get("alternative")
                           or node.args.get("ignore"))

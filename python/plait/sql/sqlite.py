@@ -281,7 +281,7 @@ class Connection(sqlite3.Connection):
         self._plait = _State(_identity(database, bool(kwargs.get("uri", False))),
                              float(timeout))
 
-    def cursor(self, factory: Any = Cursor) -> Any:  # type: ignore[override]
+    def cursor(self, factory: Any = Cursor) -> Any:
         return super().cursor(_cursor_class(factory))
 
     def execute(self, sql: str, parameters: Any = (), /) -> Any:
