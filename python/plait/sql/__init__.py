@@ -1,4 +1,5 @@
-"""SQL statements as steps: races in the database, explored with no change to the code.
+"""SQL statements as steps, against real databases (PostgreSQL, SQLite), with no change to
+the code under test.
 
 Every statement the code under test runs is a scheduling point whose footprint is parsed
 from its text (``_footprint``: tables, rows pinned by a primary key, locks, transactions,
@@ -8,6 +9,10 @@ DDL). Drivers feed one entry point, ``plait.sql._step.statement``; the hooks:
   installed when the pytest plugin loads (and by ``plait run``), so module-level
   connections and fixtures' are covered; ``SQLITE_BUSY`` blocks the actor until a
   statement ends on the database.
+
+``reset_tables(db, script)`` makes each execution start from the same rows; the pytest
+fixtures ``plait_postgres`` (a throwaway server) and ``plait_postgres_db`` (a fresh database
+per test) come with plait's plugin (``plait.sql.postgres``).
 
 For another driver's hook (asyncpg, ...), call, just before the driver sends a statement::
 
@@ -26,6 +31,8 @@ actor (an asyncio task waits on its socket instead).
 
 from __future__ import annotations
 
+from plait.sql.reset import reset_tables
+
 _INSTALLED = [False]
 
 
@@ -39,4 +46,4 @@ def install() -> None:
     sqlite.install()
 
 
-__all__ = ["install"]
+__all__ = ["install", "reset_tables"]

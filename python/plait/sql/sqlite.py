@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from _thread import get_ident as _get_ident
 import weakref
 from collections.abc import Iterable
 from typing import Any
@@ -164,6 +165,8 @@ def _prepare(conn: Any) -> _State | None:
     sched = _step._SCHED
     if sched is None or sched.over or sched.me() is None:
         return None
+    if _step._QUIET and _step._QUIET.get(_get_ident()):
+        return None  # inside an external_call (plait's reset_tables): that call is the step
     state: _State | None = conn.__dict__.get("_plait")
     if state is None:
         return None
