@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from _thread import get_ident as _get_ident
 import weakref
+from _thread import get_ident as _get_ident
 from collections.abc import Iterable
 from typing import Any
 
