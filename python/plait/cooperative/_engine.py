@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
 import inspect
 import signal
 import sys
@@ -42,8 +43,14 @@ def run_cooperative(session: pytest.Session, items: list[pytest.Item], settings:
     run = CooperativeRun(session, settings)
     for item in items:
         run.fixtures.plan(item)
-    with run.installed(first=items[0] if items else None):
-        _run_on_new_loop(run.main(items))
+    # The collected session (every item, its markers and fixture info) lives until the end:
+    # the cyclic collector need not walk it again and again while the tests allocate.
+    gc.freeze()
+    try:
+        with run.installed(first=items[0] if items else None):
+            _run_on_new_loop(run.main(items))
+    finally:
+        gc.unfreeze()
     if run.interrupt is not None:
         raise run.interrupt
 
@@ -320,7 +327,9 @@ class CooperativeRun:
                 seconds,
                 source,
                 sync_after=(
-                    (lambda: item.ihook.pytest_runtest_teardown(item=item, nextitem=None))
+                    functools.partial(
+                        self.hooks.phase(item, "pytest_runtest_teardown"), item=item, nextitem=None
+                    )
                     if started
                     else None
                 ),
@@ -338,7 +347,7 @@ class CooperativeRun:
 
     def _sync_setup(self, item: Any) -> None:
         __tracebackhide__ = True
-        item.ihook.pytest_runtest_setup(item=item)
+        self.hooks.phase(item, "pytest_runtest_setup")(item=item)
 
     def _sync_call(self, item: Any) -> None:
         # The hook runs the plugins' wrappers (xfail(run=False), ...) around a no-op; the
@@ -346,7 +355,7 @@ class CooperativeRun:
         __tracebackhide__ = True
         item.runtest = _noop
         try:
-            item.ihook.pytest_runtest_call(item=item)
+            self.hooks.phase(item, "pytest_runtest_call")(item=item)
         finally:
             del item.runtest
 
@@ -382,7 +391,7 @@ class CooperativeRun:
                 item_output = _capture.CURRENT.get()
                 if item_output is not None:
                     item_output.publish(when)
-            if when == "call":
+            if when == "call" and PYTEST_TIMEOUT_KEY in item.stash:
                 # pytest-timeout's timeout_func_only budget starts with the test function
                 own, own_source = budget(item, self.settings, func_only=True)
                 if own > 0:

@@ -31,9 +31,8 @@ def budget(item: Any, settings: Settings, func_only: bool = False) -> tuple[floa
     source = (
         f"--plait-cooperative-timeout / ini plait_cooperative_timeout, or @pytest.mark.{MARKER}(timeout=...)"
     )
-    for name in (MARKER, PEER_MARKER):
-        marker = item.get_closest_marker(name)
-        if marker is not None and "timeout" in marker.kwargs:
+    for marker in item.iter_markers():  # closest first
+        if marker.name in (MARKER, PEER_MARKER) and "timeout" in marker.kwargs:
             seconds = float(marker.kwargs["timeout"])
             break
     if seconds <= 0:
