@@ -20,6 +20,7 @@ blocked statements so the server is left clean.
 from __future__ import annotations
 
 import _thread
+import atexit
 import select
 from typing import Any
 
@@ -54,7 +55,7 @@ def _actor_thread() -> bool:
 
 def _monitor(conn: Any, db: str) -> Any:
     found = _MONITORS.get(db)
-    if found is None or found.closed:
+    if found is None or found.closed or found.broken:
         import psycopg
 
         kwargs = dict(conn.info.get_parameters())
@@ -63,6 +64,20 @@ def _monitor(conn: Any, db: str) -> Any:
         found._plait_private = True  # type: ignore[attr-defined]
         found.lock = _thread.allocate_lock()  # a real lock: using it is no scheduling point
     return found
+
+
+def close_monitors() -> None:
+    """Close the monitoring connections (at exit, or when their database goes away)."""
+    with _MONITOR_LOCK:
+        for monitor in _MONITORS.values():
+            try:
+                monitor.close()
+            except Exception:
+                pass
+        _MONITORS.clear()
+
+
+atexit.register(close_monitors)
 
 
 def _query(conn: Any, db: str, sql: str, params: Any) -> list[Any]:
