@@ -202,3 +202,45 @@ def test_sqlalchemy_oversold_seat_is_found_and_for_update_fixes_it(
             result.summary()
     finally:
         engine.dispose()
+
+
+def test_sqlalchemy_asyncio_engine_statements_join_the_task_steps(
+        plait_postgres_db: Any) -> None:
+    """The asyncio engine over psycopg's AsyncConnection (a driver plait does not hook):
+    SQLAlchemy's events are the steps, inside the tasks."""
+    import asyncio
+
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+    from sqlalchemy.pool import NullPool
+
+    db = plait_postgres_db
+
+    async def body() -> None:
+        engine = create_async_engine(db.url("postgresql+psycopg"), poolclass=NullPool)
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(text("UPDATE seats SET left_ = 1 WHERE id = 1"))
+            sold: list[int] = []
+
+            async def buy() -> None:
+                async with engine.begin() as conn:
+                    n = (await conn.execute(text("SELECT left_ FROM seats WHERE id = 1"))
+                         ).scalar_one()
+                    if n > 0:
+                        await conn.execute(text("UPDATE seats SET left_ = :n WHERE id = 1"),
+                                           {"n": n - 1})
+                        sold.append(1)
+
+            await asyncio.gather(buy(), buy())
+            assert len(sold) <= 1, "oversold"
+        finally:
+            await engine.dispose()
+
+    db.reset(SEATS)
+    with pytest.raises(InterleavingFailure) as caught:
+        plait.explore(strategy="dpor")(body).explore()
+    report = caught.value.report  # (found by the real I/O's order; its replay may differ)
+    assert "(SELECT left_ FROM seats WHERE id = 1 at tests/sql/test_drivers_postgres.py:" \
+        in report
+    assert "(UPDATE seats SET left_ = %(n)s WHERE id = 1 {'n': 0} at tests/sql/" in report

@@ -56,6 +56,14 @@ def _drivers() -> None:
         from plait.sql import psycopg
 
         psycopg.install()
+    if "sqlalchemy" in sys.modules:
+        from plait.sql import sqlalchemy
+
+        sqlalchemy.install()
+    if "django" in sys.modules:
+        from plait.sql import django
+
+        django.install()
 
 
 __all__ = ["install", "reset_tables"]

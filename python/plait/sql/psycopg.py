@@ -319,6 +319,7 @@ def install() -> None:
     import psycopg
 
     _CONNECTION, _TRANSACTION = psycopg.Connection, psycopg.Transaction
+    sql_step.DRIVER_HOOKS.append(lambda conn: isinstance(conn, psycopg.Connection))
     _ORIGINAL_EXECUTE = psycopg.Cursor.execute
     _ORIGINAL_MANY = psycopg.Cursor.executemany
     for owner, name, replacement in (
