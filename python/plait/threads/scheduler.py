@@ -125,7 +125,7 @@ class Scheduler:
 
     def note(self, access: Access) -> None:
         """An access of the running actor's current step that is not a scheduling point."""
-        actor = self.me()
+        actor = self.by_ident.get(_get_ident())
         if actor is None:
             return
         if self.record_footprints:
@@ -164,12 +164,13 @@ class Scheduler:
     # -- the scheduling point ----------------------------------------------------------------
     def point(self, what: str, access: Access | None = None, where: Any = None) -> None:
         """The running actor reached a scheduling point; maybe let another one run."""
-        actor = self.me()
+        actor = self.by_ident.get(_get_ident())
         if actor is None or self.over:
             return
-        self._flush_footprint(actor)  # the step that ends here is the running actor's
-        if access is not None and self.record_footprints:
-            actor.pending.append(access)  # ... and this access opens its next step
+        if self.record_footprints:
+            self._flush_footprint(actor)  # the step that ends here is the running actor's
+            if access is not None:
+                actor.pending.append(access)  # ... and this access opens its next step
         actor.where = where or actor.where
         chosen = self._choose(actor)
         if chosen is not actor:
@@ -187,7 +188,8 @@ class Scheduler:
                                      next_seq(), len(self.accesses)))
 
     def _runnable(self) -> list[int]:
-        return [a.id for a in self.actors.values() if a.runnable()]
+        # Actor.runnable() inlined: this runs at every scheduling point
+        return [a.id for a in self.actors.values() if not a.finished and a.blocked_on is None]
 
     def _flush_footprint(self, actor: Actor) -> None:
         if not self.record_footprints:
@@ -219,7 +221,7 @@ class Scheduler:
             self.deadlock = self._deadlock()
             self._end_all()
             raise ExecutionOver
-        current = actor.id if actor.runnable() else None
+        current = actor.id if not actor.finished and actor.blocked_on is None else None
         if self.free:
             chosen = current if current is not None else runnable[0]
         else:
