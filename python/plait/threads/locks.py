@@ -129,7 +129,7 @@ class _Controlled:
         self._key = id(self)
         sched = ACTIVE
         me = None if sched is None else sched.me()
-        if me is not None:
+        if sched is not None and me is not None:
             me.locks_made += 1
             self._key = key_hash(("lock", me.id, me.locks_made))
             self._adopt(sched)
