@@ -42,8 +42,28 @@ def install() -> None:
         return
     _INSTALLED[0] = True
     from plait.sql import sqlite
+    from plait.world import _step
 
     sqlite.install()
+    _step.on_activate(_drivers)
+
+
+def _drivers() -> None:
+    """At each execution's start: hook the drivers the program has imported by now."""
+    import sys
+
+    if "psycopg" in sys.modules:
+        from plait.sql import psycopg
+
+        psycopg.install()
+    if "sqlalchemy" in sys.modules:
+        from plait.sql import sqlalchemy
+
+        sqlalchemy.install()
+    if "django" in sys.modules:
+        from plait.sql import django
+
+        django.install()
 
 
 __all__ = ["install", "reset_tables"]

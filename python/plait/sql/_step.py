@@ -23,6 +23,7 @@ deadlock naming each waiter's lock and the open transactions' statements.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -71,6 +72,37 @@ def _actor_name(sched: Any) -> str:
     return str(actor.name)
 
 
+DRIVER_HOOKS: list[Callable[[Any], bool]] = []
+"""Predicates saying a DB-API/driver connection's statements are already steps at the
+driver (sqlite3, psycopg, asyncpg's hook...): the SQLAlchemy and Django hooks then stay out."""
+
+
+def driver_hooked(driver_connection: Any) -> bool:
+    return any(hooked(driver_connection) for hooked in DRIVER_HOOKS)
+
+
+def task_user_frame() -> Where | None:
+    """The user's line in the running asyncio task: the innermost frame of the user's code
+    along the task's chain of awaits (an asyncio driver, or SQLAlchemy's asyncio engine,
+    runs the statement below the user's await, in a greenlet whose frames do not lead up)."""
+    import asyncio
+
+    try:
+        task = asyncio.current_task()
+    except RuntimeError:
+        return None
+    coro: Any = task.get_coro() if task is not None else None
+    found: Where | None = None
+    depth = 0
+    while coro is not None and depth < 60:
+        frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+        if frame is not None and not _step.is_library(frame.f_code.co_filename):
+            found = (frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name)
+        coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+        depth += 1
+    return found
+
+
 def active() -> bool:
     """Is the calling thread an actor of a running execution (statements are steps)?"""
     sched = _step._SCHED
@@ -92,9 +124,14 @@ def statement(db: str, sql: str, params: Any = None, *, conn_id: Any, dialect: s
     and psycopg do, say so). ``isolation``: the level the driver will begin it with.
     """
     sched = _step._SCHED
-    if sched is None or sched.over or sched.me() is None:
+    if sched is None or sched.over:
+        return None
+    actor = sched.me()
+    if actor is None:
         return None
     parsed = parse(sql, dialect)
+    if where is None and actor.no_points and sched.trace is not None:
+        where = task_user_frame() or _step.user_frame(sys._getframe(1))
     what = statement_text(sql, params)
     tx = _OPEN.get(conn_id)
     kind = parsed.kind

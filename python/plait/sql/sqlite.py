@@ -322,6 +322,10 @@ class Connection(sqlite3.Connection):
         return None
 
 
+def _hooked(driver_connection: Any) -> bool:
+    return isinstance(driver_connection, Connection)
+
+
 _CONNECTION_CLASSES: dict[type, type] = {}
 
 
@@ -351,6 +355,9 @@ connect.__doc__ = _REAL_CONNECT.__doc__
 def install() -> None:
     """Make ``sqlite3.connect`` plait's (kept: connections outlive explorations)."""
     import sqlite3.dbapi2
+
+    if _hooked not in sql_step.DRIVER_HOOKS:
+        sql_step.DRIVER_HOOKS.append(_hooked)
 
     sqlite3.connect = connect
     sqlite3.dbapi2.connect = connect
