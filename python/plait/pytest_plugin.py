@@ -3,8 +3,9 @@
 Loading it makes ``threading.Lock`` and ``threading.RLock`` plait's (see
 :mod:`plait.threads.locks`) before collection imports any test module, so locks made at
 import time, in fixtures and in libraries' globals can be scheduled. Outside explorations
-they are plain locks. Apart from that it imports nothing heavy: the engine loads when the
-first explored test runs.
+they are plain locks. It also makes ``sqlite3.connect`` plait's (:mod:`plait.sql`), so
+connections made at import time and in fixtures are seen. Apart from that it imports
+nothing heavy: the engine loads when the first explored test runs.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ from typing import Any
 
 import pytest
 
+from plait import sql
 from plait.threads.locks import install_types
 
 install_types()
+sql.install()  # sqlite3.connect (and later drivers) make connections whose statements are steps
 
 _OPTIONS = (
     # (flag, ini key, settings field, help)

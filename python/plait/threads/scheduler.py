@@ -25,7 +25,7 @@ from typing import Any
 
 from plait._paths import is_library_file, is_plait_file
 from plait.errors import Deadlock, PlaitError
-from plait.footprint import U64, Access
+from plait.footprint import U64, Access, key_hash
 from plait.timeline import next_seq
 
 _allocate = _thread.allocate_lock  # the real primitive, captured before any patching
@@ -63,6 +63,7 @@ class Actor:
     opaque: bool = False  # its current step may touch anything (plait.point(), I/O)
     no_points: bool = False  # the event loop's thread: accesses are footprints, not points
     stuck_in: str | None = None  # what it waits for outside plait's control, for a Hang report
+    locks_made: int = 0  # modeled locks it made: with its id, their canonical footprint keys
 
     def runnable(self) -> bool:
         return not self.finished and self.blocked_on is None
@@ -412,7 +413,7 @@ def _abandon(threads: list[threading.Thread]) -> None:
 
 
 def _thread_key(actor: Actor) -> int:
-    return hash(("thread", actor.id))
+    return key_hash(("thread", actor.id))
 
 
 def describe(thing: Any, frame: Any = None) -> str:

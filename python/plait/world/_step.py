@@ -41,12 +41,16 @@ class Effect:
     ``write``: whether the step changes it. ``label``: what a report calls it.
     ``race``: whether two unordered accesses to it are a data race worth a ``RaceWarning``;
     False for keys that only keep the search sound (``OUTSIDE``, a directory's listing).
+    ``sync``: the access orders the steps that make it, like a lock (a row lock a statement
+    takes and its transaction's end releases): it joins happens-before for race detection
+    and is never a race itself, nor shown as an access in reports.
     """
 
     key: Key
     write: bool
     label: str = ""
     race: bool = True
+    sync: bool = False
 
 
 _OUTSIDE_KEY = key_hash(OUTSIDE)
@@ -55,11 +59,16 @@ _OUTSIDE_KEY = key_hash(OUTSIDE)
 # -- the running execution ----------------------------------------------------------------------
 _SCHED: Any = None  # the thread scheduler of the running execution (both drivers run on it)
 _ON_ACTIVATE: list[Callable[[], None]] = []  # per-execution caches to clear
+_ON_DEACTIVATE: list[Callable[[], None]] = []  # per-execution settings to undo
 _INTERCEPT: list[Any] = []  # the interception of unannotated calls (plait.world.intercept)
 
 
 def on_activate(reset: Callable[[], None]) -> None:
     _ON_ACTIVATE.append(reset)
+
+
+def on_deactivate(undo: Callable[[], None]) -> None:
+    _ON_DEACTIVATE.append(undo)
 
 
 def activate(sched: Any) -> None:
@@ -82,6 +91,8 @@ def activate(sched: Any) -> None:
 def deactivate() -> None:
     global _SCHED
     _SCHED = None
+    for undo in _ON_DEACTIVATE:
+        undo()
     if _INTERCEPTING[0] and not _HELD[0]:
         _INTERCEPT[0].uninstall()
         _INTERCEPTING[0] = False
@@ -193,10 +204,11 @@ def step(sched: Any, what: str, effects: Sequence[Effect], where: Where | None,
         key = key_hash(effect.key)
         if key == _OUTSIDE_KEY:
             outside = True
-        access = Access(key, effect.write, effect.label or describe_key(effect.key), where)
+        access = Access(key, effect.write, effect.label or describe_key(effect.key), where,
+                        effect.sync)
         if pending is not None:
             pending.append(access)
-        if effect.race:
+        if effect.race or effect.sync:
             sched.accesses.append((actor.id, access))
     if pending is not None and not outside:
         pending.append(Access(_OUTSIDE_KEY, False, "the outside world", where))
