@@ -231,8 +231,8 @@ def point() -> _Point:
 
 
 def _declare(obj: Any, name: str | None, write: bool) -> None:
+    from plait.footprint import Access
     from plait.threads import primitives
-    from plait.threads.scheduler import Access
 
     sched = primitives.ACTIVE
     if sched is None or sched.me() is None:

@@ -83,6 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     from plait.threads.locks import install_types
 
     install_types()  # before the test files are imported: their module-level locks are plait's
+    from plait import sql
+
+    sql.install()  # ... and their connections' statements steps
 
     from plait.errors import InterleavingFailure
     from plait.runner import decode_token

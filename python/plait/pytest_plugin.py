@@ -3,8 +3,9 @@
 Loading it makes ``threading.Lock`` and ``threading.RLock`` plait's (see
 :mod:`plait.threads.locks`) before collection imports any test module, so locks made at
 import time, in fixtures and in libraries' globals can be scheduled. Outside explorations
-they are plain locks. Apart from that it imports nothing heavy: the engine loads when the
-first explored test runs.
+they are plain locks. It also makes ``sqlite3.connect`` plait's (:mod:`plait.sql`), so
+connections made at import time and in fixtures are seen. Apart from that it imports
+nothing heavy: the engine loads when the first explored test runs.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ from typing import Any
 
 import pytest
 
+from plait import sql
 from plait.threads.locks import install_types
 
 install_types()
+sql.install()  # sqlite3.connect (and later drivers) make connections whose statements are steps
 
 _OPTIONS = (
     # (flag, ini key, settings field, help)
@@ -186,3 +189,31 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.write_line(
             "plait: the --plait-replay token was recorded for none of the tests that ran (they "
             "were explored as usual): select the test whose report printed it", red=True)
+
+
+# -- PostgreSQL for the user's tests (plait.sql.postgres; nothing imported until asked) ---------
+@pytest.fixture(scope="session")
+def plait_postgres() -> Generator[Any, None, None]:
+    """A throwaway PostgreSQL server for this test session (``plait.sql.postgres``): unix
+    socket only, fsync off, removed at the end. ``.dsn()``, ``.url()``, ``.connect_kwargs()``.
+    Missing server binaries fail the test with what to install; it is never skipped."""
+    from plait.sql import postgres
+
+    owned = not postgres._SERVER or not postgres._SERVER[0].started
+    try:
+        server = postgres.session_server()
+    except postgres.PostgresUnavailable as exc:
+        pytest.fail(f"plait_postgres: PostgreSQL could not be started: {exc}", pytrace=False)
+    yield server
+    if owned:
+        server.stop()
+
+
+@pytest.fixture
+def plait_postgres_db(plait_postgres: Any) -> Generator[Any, None, None]:
+    """A fresh, empty database on ``plait_postgres`` for one test, dropped after it. In an
+    explored test call ``plait_postgres_db.reset(SCHEMA)`` first: each execution then starts
+    from the rows ``SCHEMA`` creates."""
+    database = plait_postgres.create_database()
+    yield database
+    plait_postgres.drop_database(database.name)

@@ -262,6 +262,9 @@ class _NoTracer:
     def enable_in_this_thread(self) -> None:
         pass
 
+    def thread_trace_function(self) -> None:
+        return None
+
 
 _NO_TRACER: Any = _NoTracer()
 

@@ -1,11 +1,12 @@
-"""Fixtures for the tests of plait.concurrent: a throwaway PostgreSQL server, temp paths.
+"""Fixtures for the tests of plait.concurrent: the PostgreSQL server, temp paths.
 
 The Django tests live in ``django_suite/`` and run in a pytest subprocess of their own (see
 test_concurrent_django_suite.py), configured as a Django user would: DJANGO_SETTINGS_MODULE
 and pytest-django. Configuring Django inside the main session would change it for every
 other test directory (pytest-django acts on any configured Django, in pytester runs too).
-The PostgreSQL server starts only when a collected test needs it; a server that cannot
-start fails those tests loudly: they are never skipped.
+The PostgreSQL server is plait's own ``plait_postgres`` fixture (plait.sql.postgres): it
+starts only when a collected test needs it, and a server that cannot start fails those tests
+loudly: they are never skipped.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,26 +24,17 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
-from pgserver import PostgresServer, PostgresUnavailable  # noqa: E402
+from plait.sql.postgres import PostgresServer  # noqa: E402
 
 _SQLITE_DIR = tempfile.mkdtemp(prefix="plait-sqlite-")
 atexit.register(shutil.rmtree, _SQLITE_DIR, True)
-_POSTGRES = PostgresServer()  # not started yet; its socket path is known now
-atexit.register(_POSTGRES.stop)
 os.environ["PLAIT_TEST_SQLITE_DIR"] = _SQLITE_DIR
-os.environ["PLAIT_TEST_PG_HOST"] = str(_POSTGRES.socket_dir)
-os.environ["PLAIT_TEST_PG_PORT"] = str(_POSTGRES.port)
 
 DJANGO_SUITE = "PLAIT_DJANGO_SUITE"  # set in the subprocess that runs django_suite/
 collect_ignore = [] if os.environ.get(DJANGO_SUITE) else ["django_suite"]
 
 
 @pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
+def postgres_server(plait_postgres: PostgresServer) -> PostgresServer:
     """The throwaway server; a failure to start it fails the test, with the reason."""
-    try:
-        _POSTGRES.start()
-    except PostgresUnavailable as exc:
-        pytest.fail(f"PostgreSQL could not be started for the tests: {exc}", pytrace=False)
-    yield _POSTGRES
-    _POSTGRES.stop()
+    return plait_postgres

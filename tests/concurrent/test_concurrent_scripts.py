@@ -104,6 +104,6 @@ def test_postgres_tests_fail_loudly_when_the_server_cannot_start() -> None:
     )
     output = proc.stdout + proc.stderr
     assert proc.returncode == 1, output
-    assert "PostgreSQL could not be started for the tests" in output
+    assert "plait_postgres: PostgreSQL could not be started" in output
     assert "PLAIT_PG_BIN=/nonexistent/postgresql/bin has no initdb" in output
     assert "skipped" not in output

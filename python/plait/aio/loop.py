@@ -19,6 +19,7 @@ import contextvars
 import functools
 import heapq
 import selectors
+import sys
 import threading
 import time
 import types
@@ -28,7 +29,7 @@ from typing import Any
 
 from plait.aio.trace import StepTrace, describe_handle, task_location
 from plait.errors import Deadlock
-from plait.threads.scheduler import U64
+from plait.footprint import U64
 
 LANE = 0
 """Actor id of the loop's callback lane: callbacks that belong to no task."""
@@ -123,6 +124,16 @@ class PlaitLoop(asyncio.SelectorEventLoop):
         # Task steps carry a footprint when the engine uses them (dpor) or steps are recorded
         self._plait_footprints = sched is not None and (
             sched.record_footprints or sched.trace is not None)
+        # 3.11's sys.settrace costs a Python call per Python call, asyncio's and plait's
+        # own included. While dpor explores (nothing recorded), the loop's thread is traced
+        # only inside the steps whose accesses count (see _plait_step), not in the loop.
+        self._plait_tracefn: Any = None
+        if self._plait_footprints and trace is None and sched.trace is None:
+            tracer = getattr(sched, "tracer", None)
+            function = getattr(tracer, "thread_trace_function", None)
+            function = function() if function is not None else None
+            if function is not None and sys.gettrace() == function:
+                self._plait_tracefn = function
         self._plait_hang_timeout = hang_timeout
         self._plait_batch = 0
         self._plait_pending: int | None = None
@@ -178,7 +189,14 @@ class PlaitLoop(asyncio.SelectorEventLoop):
         """What ``asyncio.Runner.run`` does for plait: the body as the main task, in a copy of
         the current context (no SIGINT handler: an interrupt ends the exploration)."""
         task = self.create_task(coro, context=contextvars.copy_context())
-        return self.run_until_complete(task)
+        tracefn = self._plait_tracefn
+        if tracefn is None:
+            return self.run_until_complete(task)
+        sys.settrace(None)  # back on around the steps that need it (_plait_step)
+        try:
+            return self.run_until_complete(task)
+        finally:
+            sys.settrace(tracefn)
 
     def plait_finish(self) -> None:
         """What ``asyncio.Runner.close`` does before closing the loop: cancel the tasks left,
@@ -409,7 +427,18 @@ class PlaitLoop(asyncio.SelectorEventLoop):
             if me is not None:
                 me.pending = []
             mark = len(sched.accesses)
-        handle._run()
+        tracefn = self._plait_tracefn
+        if tracefn is not None and (task_step or self._plait_mixed or len(sched.actors) > 1):
+            # A task step's accesses are its footprint. A lane callback's count only once
+            # threads take part (they join the loop thread's step); before any thread exists
+            # they happen-before every thread's steps, so dpor needs none of them.
+            sys.settrace(tracefn)
+            try:
+                handle._run()
+            finally:
+                sys.settrace(None)
+        else:
+            handle._run()
         if task_step:
             self._plait_task_footprint(actor, sched, mark)
         if trace is not None and before is not None:

@@ -13,8 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
 import inspect
-import re
 import signal
 import sys
 import threading
@@ -28,9 +28,12 @@ from _pytest.runner import CallInfo, check_interactive_exception
 from _pytest.warnings import catch_warnings_for_item
 
 from plait import unawaited
-from plait.cooperative import _capture
+from plait.cooperative import _capture, _reruns
 from plait.cooperative._fixtures import Fixtures, SetupStateShim, TestRun
-from plait.cooperative.plugin import MARKER, PEER_MARKER, Settings
+from plait.cooperative._hooks import ItemHooks, guarded
+from plait.cooperative._settings import PYTEST_TIMEOUT_KEY, RUNNING_KEY, Settings, marker_kwarg
+from plait.cooperative._stall import StallWatch
+from plait.cooperative._timeout import Deadline, budget, timeout_excinfo
 from plait.errors import NeverAwaited
 
 _INTERRUPTS = (KeyboardInterrupt, SystemExit, Exit)
@@ -41,8 +44,14 @@ def run_cooperative(session: pytest.Session, items: list[pytest.Item], settings:
     run = CooperativeRun(session, settings)
     for item in items:
         run.fixtures.plan(item)
-    with run.installed():
-        _run_on_new_loop(run.main(items))
+    # The collected session (every item, its markers and fixture info) lives until the end:
+    # the cyclic collector need not walk it again and again while the tests allocate.
+    gc.freeze()
+    try:
+        with run.installed(first=items[0] if items else None):
+            _run_on_new_loop(run.main(items))
+    finally:
+        gc.unfreeze()
     if run.interrupt is not None:
         raise run.interrupt
 
@@ -118,10 +127,14 @@ class CooperativeRun:
         self._formatter = getattr(logging_plugin, "formatter", None)
         self._capture = self.config.getoption("capture", "fd") != "no"
         self._setuponly = bool(self.config.getoption("setuponly", False))
+        self.hooks = ItemHooks(self.config)
+        # The deadline of each test task in a phase; the stall watch ends them all.
+        self.deadlines: dict[asyncio.Task[Any], Deadline] = {}
 
     @contextlib.contextmanager
-    def installed(self, setupstate: bool = True) -> Iterator[None]:
-        """Process-wide state for the duration of the run: routers, SetupState, warnings."""
+    def installed(self, setupstate: bool = True, first: Any = None) -> Iterator[None]:
+        """Process-wide state for the duration of the run: routers, SetupState, warnings,
+        and assertion rewriting's comparison hooks (set up as for ``first``)."""
         session = self.session
         saved = session._setupstate
         if setupstate:
@@ -131,11 +144,14 @@ class CooperativeRun:
                 self.config, ihook=self.config.hook, when="runtest", item=None
             ):
                 with _capture.routing(self._log_level), _capture.warnings_per_test(), \
-                        unawaited.per_context():
+                        unawaited.per_context(), self._run_wide(first):
                     yield
         finally:
             if setupstate:
                 session._setupstate = saved
+
+    def _run_wide(self, first: Any) -> Any:
+        return self.hooks.run_wide(first) if first is not None else contextlib.nullcontext()
 
     # -- scheduling -----------------------------------------------------------------
 
@@ -152,9 +168,14 @@ class CooperativeRun:
             self._semaphore = asyncio.Semaphore(self.settings.max_tasks)
         self._hypothesis_lock = asyncio.Lock()
 
+    def _stalled(self) -> None:
+        for deadline in list(self.deadlines.values()):
+            deadline.stall()
+
     async def main(self, items: list[pytest.Item]) -> None:
         self._start_loop()
         self.tasks = [asyncio.create_task(self.run_item(item)) for item in items]
+        watch = StallWatch(asyncio.get_running_loop(), self.deadlines, self._stalled)
         try:
             await asyncio.wait(self.tasks)
         except asyncio.CancelledError:
@@ -163,8 +184,10 @@ class CooperativeRun:
             for task in self.tasks:
                 task.cancel()
             await asyncio.wait(self.tasks)
+            watch.close()
             await self.close()
             raise
+        watch.close()
         await self.close()
         for task in self.tasks:
             if not task.cancelled() and task.exception() is not None:
@@ -181,14 +204,13 @@ class CooperativeRun:
                 self._report_late_teardown_error(self.last_item, exc)
 
     def _report_late_teardown_error(self, item: pytest.Item, exc: BaseException) -> None:
-        try:
-            raise exc
-        except BaseException:
-            excinfo = pytest.ExceptionInfo.from_current()
+        """A teardown error found after the test's reports were logged: one more report."""
+        excinfo = _excinfo(exc)
         now = time.time()
         call: CallInfo[None] = CallInfo(None, excinfo, now, now, 0.0, "teardown", _ispytest=True)
-        report = item.ihook.pytest_runtest_makereport(item=item, call=call)
-        item.ihook.pytest_runtest_logreport(report=report)
+        with _capture.paused(), self.report_context(item):
+            report = self._makereport(item, call)
+            self._logreport(item, report)
 
     async def run_item(self, item: pytest.Item) -> None:
         task = asyncio.current_task()
@@ -205,6 +227,11 @@ class CooperativeRun:
             raise
         except _INTERRUPTS as exc:
             self._interrupted(exc)
+        except Exception as exc:
+            # A bug of plait's or a plugin's that escaped every guard: it is this test's
+            # error, not the session's.
+            self.fixtures.forget(item)
+            self._report_late_teardown_error(item, exc)
         finally:
             self.live.discard(task)
 
@@ -217,34 +244,49 @@ class CooperativeRun:
             if task is not current:
                 task.cancel()
 
-    async def _run_item(self, item: pytest.Item) -> None:
+    async def _run_item(self, item: Any) -> None:
         if self.stopping():
             self.fixtures.forget(item)
             return
-        reruns, delay = _reruns(item)
-        attempt = 0
-        while True:
-            attempt += 1
-            if reruns is not None:
-                item.execution_count = attempt  # type: ignore[attr-defined]
-            outcome = await self._attempt(item, attempt, reruns)
-            self.last_item = item
-            if outcome is None:
-                return
-            if delay:
-                await asyncio.sleep(delay)
+        item.stash[RUNNING_KEY] = True
+        with _capture.paused():
+            entered, error = self.hooks.enter_protocol(item)
+        try:
+            try:
+                reruns = _reruns.reruns_for(item)
+            except Exception as bad:  # a malformed flaky marker, say
+                reruns, error = _reruns.Reruns(), error or bad
+            attempt = 0
+            while True:
+                attempt += 1
+                if reruns.counts_attempts:
+                    item.execution_count = attempt
+                again = await self._attempt(item, attempt, reruns, error)
+                error = None
+                self.last_item = item
+                if not again:
+                    break
+                if reruns.delay:
+                    await asyncio.sleep(reruns.delay)
+        finally:
+            with _capture.paused():
+                errors = self.hooks.exit_protocol(entered)
+            for key in (RUNNING_KEY, PYTEST_TIMEOUT_KEY):
+                if key in item.stash:
+                    del item.stash[key]
+        for exc in errors:
+            self._report_late_teardown_error(item, exc)
 
     # -- one attempt ----------------------------------------------------------------
 
-    def _timeout_for(self, item: pytest.Item) -> float:
-        for name in (MARKER, PEER_MARKER):
-            marker = item.get_closest_marker(name)
-            if marker is not None and "timeout" in marker.kwargs:
-                return float(marker.kwargs["timeout"])
-        return self.settings.timeout
+    async def _attempt(
+        self, item: Any, attempt: int, reruns: _reruns.Reruns, error: BaseException | None
+    ) -> bool:
+        """Run the three phases and log their reports; whether the test goes again.
 
-    async def _attempt(self, item: Any, attempt: int, reruns: int | None) -> str | None:
-        """Run the three phases; log the reports; return "rerun" if the test goes again."""
+        ``error``: what a plugin raised before the test could start (entering its
+        ``pytest_runtest_protocol`` wrapper): the test is an error in setup.
+        """
         output = _capture.TestOutput(item, self._capture, self._log_level, self._formatter)
         _capture.forget_shown_warnings()
         run = TestRun(item, output)
@@ -252,61 +294,78 @@ class CooperativeRun:
         # Plugins that look fixtures up through item._request (Hypothesis) get ours.
         item._request = run.top
         token = _capture.CURRENT.set(output)
-        timeout = self._timeout_for(item)
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout if timeout > 0 else None
         results: list[tuple[CallInfo[None], pytest.TestReport]] = []
         cancelled: BaseException | None = None
+        again = False
+        if reruns.starts(attempt):
+            with _capture.paused():
+                error = error or guarded(functools.partial(self.hooks.logstart_early, item))
+        # A plugin's error before the start: pytest's runtest hooks are not called at all.
+        started = error is None
+        sync_setup = self._sync_setup if error is None else functools.partial(_raise, error)
+        seconds, source = budget(item, self.settings)
+        deadline = loop.time() + seconds if seconds > 0 else None
         try:
             # setup
             output.start_phase("setup")
             call, cancelled = await self._phase(
-                "setup", item, self._sync_setup, self.fixtures.setup(run), deadline, timeout
+                "setup",
+                item,
+                sync_setup,
+                self.fixtures.setup(
+                    run, marker_kwarg(item, "concurrent_fixtures", self.settings.concurrent_fixtures)
+                ),
+                deadline,
+                seconds,
+                source,
             )
-            results.append((call, self._report(item, call, output, "setup")))
+            results.append((call, self._report(item, call, output, "setup", reruns)))
             # call
             if cancelled is None and results[-1][1].passed and not self._setuponly:
                 output.start_phase("call")
                 call, cancelled = await self._phase(
-                    "call", item, self._sync_call, self._call_test(item), deadline, timeout
+                    "call", item, self._sync_call, self._call_test(item), deadline, seconds, source
                 )
-                results.append((call, self._report(item, call, output, "call")))
+                results.append((call, self._report(item, call, output, "call", reruns)))
             # teardown
-            failed_so_far = any(rep.failed for _, rep in results)
-            again = (
-                cancelled is None
-                and reruns is not None
-                and attempt <= reruns
-                and failed_so_far
-                and not any(hasattr(rep, "wasxfail") for _, rep in results)
-                and _rerun_matches(item, results)
-                and not self.stopping()
-            )
+            if cancelled is None and not self.stopping():
+                try:
+                    again = reruns.again(item, results, attempt)
+                except Exception:
+                    again = False  # the plugin's own checks failed: no retry
             output.start_phase("teardown")
-            teardown_deadline = loop.time() + timeout if timeout > 0 else None
+            teardown_deadline = loop.time() + seconds if seconds > 0 else None
             call, late_cancel = await self._phase(
                 "teardown",
                 item,
                 None,
                 self.fixtures.teardown(run, final=not again),
                 teardown_deadline,
-                timeout,
-                sync_after=lambda: item.ihook.pytest_runtest_teardown(item=item, nextitem=None),
+                seconds,
+                source,
+                sync_after=(
+                    functools.partial(
+                        self.hooks.phase(item, "pytest_runtest_teardown"), item=item, nextitem=None
+                    )
+                    if started
+                    else None
+                ),
             )
             cancelled = cancelled or late_cancel
-            results.append((call, self._report(item, call, output, "teardown")))
+            results.append((call, self._report(item, call, output, "teardown", reruns)))
         finally:
             _capture.CURRENT.reset(token)
         if cancelled is not None:
             raise cancelled
-        self._log(item, results, output, attempt if reruns is not None else None, again)
+        self._log(item, results, output, reruns, attempt, again)
         item.funcargs = None  # as pytest does: let the fixture values go
         item._request = False
-        return "rerun" if again else None
+        return again
 
     def _sync_setup(self, item: Any) -> None:
         __tracebackhide__ = True
-        item.ihook.pytest_runtest_setup(item=item)
+        self.hooks.phase(item, "pytest_runtest_setup")(item=item)
 
     def _sync_call(self, item: Any) -> None:
         # The hook runs the plugins' wrappers (xfail(run=False), ...) around a no-op; the
@@ -314,7 +373,7 @@ class CooperativeRun:
         __tracebackhide__ = True
         item.runtest = _noop
         try:
-            item.ihook.pytest_runtest_call(item=item)
+            self.hooks.phase(item, "pytest_runtest_call")(item=item)
         finally:
             del item.runtest
 
@@ -325,7 +384,8 @@ class CooperativeRun:
         sync_before: Any,
         work: Any,
         deadline: float | None,
-        timeout: float,
+        seconds: float,
+        source: str,
         sync_after: Any = None,
     ) -> tuple[CallInfo[None], BaseException | None]:
         """One phase: sync hook, then the awaited ``work``; a CallInfo of the whole."""
@@ -349,18 +409,27 @@ class CooperativeRun:
                 item_output = _capture.CURRENT.get()
                 if item_output is not None:
                     item_output.publish(when)
+            if when == "call" and PYTEST_TIMEOUT_KEY in item.stash:
+                # pytest-timeout's timeout_func_only budget starts with the test function
+                own, own_source = budget(item, self.settings, func_only=True)
+                if own > 0:
+                    deadline = asyncio.get_running_loop().time() + own
+                    seconds, source = own, own_source
+            task = asyncio.current_task()
+            assert task is not None
+            timer = self.deadlines[task] = Deadline(task, deadline)
+            raised: BaseException | None = None
             try:
-                async with asyncio.timeout_at(deadline):
-                    await work
-            except TimeoutError as exc:
-                if deadline is not None and asyncio.get_running_loop().time() >= deadline:
-                    excinfo = _timeout_excinfo(item, when, timeout, exc)
-                else:
-                    excinfo = pytest.ExceptionInfo.from_current()
-            except (asyncio.CancelledError, *_INTERRUPTS) as exc:
-                cancelled = exc
-            except BaseException:
+                await work
+            except BaseException as exc:
+                raised = exc
                 excinfo = pytest.ExceptionInfo.from_current()
+            finally:
+                del self.deadlines[task]
+            if timer.close(raised):
+                excinfo = timeout_excinfo(when, seconds, source, timer.stack, timer.stalled)
+            elif isinstance(raised, (asyncio.CancelledError, *_INTERRUPTS)):
+                excinfo, cancelled = None, raised
         if sync_after is not None:
             try:
                 with _capture.paused():
@@ -438,95 +507,103 @@ class CooperativeRun:
             finally:
                 hypothesis.inner_test = inner
 
+    def _makereport(self, item: Any, call: CallInfo[None]) -> pytest.TestReport:
+        """The plugins' report of ``call``; if one of them raises, a report of that."""
+        __tracebackhide__ = True
+        try:
+            return self.hooks.makereport(item, call)
+        except _INTERRUPTS:
+            raise
+        except BaseException:
+            plugin_error = pytest.ExceptionInfo.from_current()
+        broken: CallInfo[None] = CallInfo(
+            None, plugin_error, call.start, call.stop, call.duration, call.when, _ispytest=True
+        )
+        return pytest.TestReport.from_item_and_call(item, broken)
+
     def _report(
-        self, item: Any, call: CallInfo[None], output: _capture.TestOutput, when: str
+        self,
+        item: Any,
+        call: CallInfo[None],
+        output: _capture.TestOutput,
+        when: str,
+        reruns: _reruns.Reruns,
     ) -> pytest.TestReport:
         output.end_phase(when)
         with _capture.paused():
-            report: pytest.TestReport = item.ihook.pytest_runtest_makereport(item=item, call=call)
+            report = self._makereport(item, call)
+            reruns.record(item, report)
         return report
+
+    def _logreport(self, item: Any, report: pytest.TestReport) -> None:
+        """Log ``report``; a plugin that raises gets the test failed with its traceback."""
+        error = guarded(functools.partial(item.ihook.pytest_runtest_logreport, report=report))
+        if error is None:
+            return
+        now = time.time()
+        broken: CallInfo[None] = CallInfo(
+            None, _excinfo(error), now, now, 0.0, report.when, _ispytest=True
+        )
+        substitute = pytest.TestReport.from_item_and_call(item, broken)
+        if guarded(functools.partial(item.ihook.pytest_runtest_logreport, report=substitute)):
+            terminal = self.config.pluginmanager.get_plugin("terminalreporter")
+            if terminal is not None:
+                terminal.write_line(
+                    f"plait: a plugin's pytest_runtest_logreport raised for {item.nodeid}:\n"
+                    + str(substitute.longrepr)
+                )
+            self.session.testsfailed += 1
 
     def _log(
         self,
         item: Any,
         results: list[tuple[CallInfo[None], pytest.TestReport]],
         output: _capture.TestOutput,
-        attempt: int | None,
+        reruns: _reruns.Reruns,
+        attempt: int,
         again: bool,
     ) -> None:
         ihook = item.ihook
+        start, shown, finish = reruns.logged(item, results, attempt, again)
         with _capture.paused(), self.report_context(item):
-            ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
-            rerun_marked = False
-            for call, report in results:
-                if attempt is not None:
-                    report.rerun = attempt - 1  # type: ignore[attr-defined]
-                if again and report.failed:
-                    report.outcome = "rerun"  # type: ignore[assignment]
-                    rerun_marked = True
-                ihook.pytest_runtest_logreport(report=report)
-                if not rerun_marked and check_interactive_exception(call, report):
-                    ihook.pytest_exception_interact(node=item, call=call, report=report)
+            if start:
+                guarded(functools.partial(self.hooks.logstart_terminal, item))
+            for call, report in shown:
+                self._logreport(item, report)
+                if report.failed and check_interactive_exception(call, report):
+                    guarded(
+                        functools.partial(
+                            ihook.pytest_exception_interact, node=item, call=call, report=report
+                        )
+                    )
             for warning_message in output.warnings:
-                ihook.pytest_warning_recorded.call_historic(
-                    kwargs=dict(
-                        warning_message=warning_message,
-                        nodeid=item.nodeid,
-                        when="runtest",
-                        location=None,
+                guarded(
+                    functools.partial(
+                        ihook.pytest_warning_recorded.call_historic,
+                        kwargs=dict(
+                            warning_message=warning_message,
+                            nodeid=item.nodeid,
+                            when="runtest",
+                            location=None,
+                        ),
                     )
                 )
-            ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+            if finish:
+                guarded(
+                    functools.partial(
+                        ihook.pytest_runtest_logfinish, nodeid=item.nodeid, location=item.location
+                    )
+                )
 
 
 def _noop() -> None:
     pass
 
 
-def _timeout_excinfo(
-    item: Any, when: str, timeout: float, exc: BaseException
-) -> pytest.ExceptionInfo[BaseException]:
-    what = "test" if when == "call" else f"{when} of the test"
-    message = (
-        f"Timeout: the {what} took longer than the cooperative timeout of {timeout:g}s "
-        f"(--plait-cooperative-timeout / ini plait_cooperative_timeout, or "
-        f"@pytest.mark.{MARKER}(timeout=...))"
-    )
-    try:
-        raise pytest.fail.Exception(message, pytrace=False) from exc
-    except pytest.fail.Exception:
-        return pytest.ExceptionInfo.from_current()
+def _raise(error: BaseException, item: Any) -> None:
+    __tracebackhide__ = True
+    raise error
 
 
-def _reruns(item: Any) -> tuple[int | None, float]:
-    """pytest-rerunfailures' settings for ``item``, or (None, 0) without the plugin."""
-    if not item.config.pluginmanager.has_plugin("rerunfailures"):
-        return None, 0.0
-    try:
-        import pytest_rerunfailures as rerunfailures  # type: ignore[import-untyped]
-    except ImportError:  # pragma: no cover
-        return None, 0.0
-    try:
-        reruns = rerunfailures.get_reruns_count(item)
-        delay = rerunfailures.get_reruns_delay(item) if reruns else 0.0
-    except Exception:  # pragma: no cover - an incompatible version
-        return None, 0.0
-    if not reruns:
-        return None, 0.0
-    return int(reruns), float(delay or 0.0)
-
-
-def _rerun_matches(item: Any, results: list[tuple[CallInfo[None], pytest.TestReport]]) -> bool:
-    """``--only-rerun`` / ``--rerun-except``, matched against "Type: message" of the error."""
-    only = item.config.getoption("only_rerun", None) or []
-    excepted = item.config.getoption("rerun_except", None) or []
-    if not only and not excepted:
-        return True
-    errors = [
-        f"{call.excinfo.type.__name__}: {call.excinfo.value}"
-        for call, report in results
-        if report.failed and call.excinfo is not None
-    ]
-    if only and not any(re.search(p, e) for p in only for e in errors):
-        return False
-    return not any(re.search(p, e) for p in excepted for e in errors)
+def _excinfo(exc: BaseException) -> pytest.ExceptionInfo[BaseException]:
+    return pytest.ExceptionInfo.from_exception(exc)

@@ -18,7 +18,7 @@ import pytest
 
 from plait.cooperative._engine import CooperativeRun
 from plait.cooperative._fixtures import SetupStateShim
-from plait.cooperative.plugin import Settings
+from plait.cooperative._settings import Settings
 
 _report_index = threading.local()
 

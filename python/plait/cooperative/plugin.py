@@ -1,7 +1,7 @@
 """pytest plugin: run the tests marked ``plait_cooperative`` as tasks on one event loop.
 
 Registered through the ``pytest11`` entry point ``plait_cooperative``. This module
-imports only pytest and the standard library; the engine (:mod:`._engine`) is imported
+imports only pytest, the standard library and :mod:`._settings`; the engine (:mod:`._engine`) is imported
 when a session actually has cooperative tests to run.
 
 Which tests are cooperative: those carrying the ``plait_cooperative`` marker (or its
@@ -13,7 +13,6 @@ pytest-asyncio does not own. The closest marker wins: a function marked
 
 from __future__ import annotations
 
-import dataclasses
 import importlib.util
 import inspect
 from collections.abc import Generator
@@ -21,26 +20,20 @@ from typing import Any
 
 import pytest
 
-MARKER = "plait_cooperative"
-PEER_MARKER = "asyncio_cooperative"
-DEFAULT_MAX_TASKS = 100
-DEFAULT_TIMEOUT = 600.0
-MODES = ("strict", "auto")
+from plait.cooperative._settings import (
+    DEFAULT_MAX_TASKS,
+    DEFAULT_TIMEOUT,
+    MARKER,
+    MODES,
+    PEER_MARKER,
+    PYTEST_TIMEOUT_KEY,
+    RUNNING_KEY,
+    Settings,
+)
 
 _SETTINGS_KEY = pytest.StashKey["Settings"]()
 _THREAD_ENGINE_KEY = pytest.StashKey[Any]()
 _DRIVING_KEY = pytest.StashKey[bool]()
-
-
-@dataclasses.dataclass(frozen=True)
-class Settings:
-    """The options of a cooperative run, resolved from the command line and ini."""
-
-    mode: str
-    max_tasks: int
-    timeout: float
-    markers: tuple[str, ...]
-    asyncio_auto: bool
 
 
 def _peer_installed() -> bool:
@@ -79,6 +72,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="SECONDS",
         help=f"fail a cooperative test whose setup and call take longer (0: no limit; "
         f"default {DEFAULT_TIMEOUT:g}). ini: plait_cooperative_timeout.",
+    )
+    group.addoption(
+        "--plait-cooperative-concurrent-fixtures",
+        dest="plait_cooperative_concurrent_fixtures",
+        action="store_true",
+        default=None,
+        help="set up the fixtures a cooperative test requests concurrently (each in a task "
+        "of its own; a fixture still waits for those it requests). "
+        "ini: plait_cooperative_concurrent_fixtures; marker: concurrent_fixtures=True.",
+    )
+    parser.addini(
+        "plait_cooperative_concurrent_fixtures",
+        "set up the fixtures of a cooperative test concurrently (default false).",
+        type="bool",
+        default=False,
     )
     parser.addini(
         "plait_cooperative_mode",
@@ -183,7 +191,10 @@ def _settings(config: pytest.Config) -> Settings:
         DEFAULT_TIMEOUT,
     )
     markers = (MARKER,) if peer else (MARKER, PEER_MARKER)
-    return Settings(mode, max_tasks, timeout, markers, _asyncio_auto(config))
+    concurrent = config.getoption("plait_cooperative_concurrent_fixtures", None)
+    if concurrent is None:
+        concurrent = bool(_ini(config, "plait_cooperative_concurrent_fixtures"))
+    return Settings(mode, max_tasks, timeout, markers, _asyncio_auto(config), concurrent)
 
 
 def get_settings(config: pytest.Config) -> Settings:
@@ -196,9 +207,10 @@ def get_settings(config: pytest.Config) -> Settings:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        f"{MARKER}(timeout=None): run this test (or every test of the class or module) "
-        "as a task on plait's shared event loop, concurrently with the other cooperative "
-        "tests. timeout: seconds, overrides --plait-cooperative-timeout.",
+        f"{MARKER}(timeout=None, concurrent_fixtures=None): run this test (or every test "
+        "of the class or module) as a task on plait's shared event loop, concurrently with "
+        "the other cooperative tests. timeout: seconds, overrides "
+        "--plait-cooperative-timeout; concurrent_fixtures: set up its fixtures concurrently.",
     )
     settings = get_settings(config)
     if PEER_MARKER in settings.markers:
@@ -346,3 +358,22 @@ def pytest_runtestloop_close_thread(session: pytest.Session) -> Generator[None, 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     # Another plugin's runtestloop wrapper may have run items after ours returned.
     _close_thread_engine(session)
+
+
+# pytest-timeout: its timer is a SIGALRM or a thread that ends the process, one per
+# process, which cannot time tests that run at the same time. For the tests plait runs,
+# these hooks (tried first) take the settings instead, and plait applies the timeout to
+# the test's task alone.
+
+
+@pytest.hookimpl(tryfirst=True, optionalhook=True)
+def pytest_timeout_set_timer(item: pytest.Item, settings: Any) -> bool | None:
+    if RUNNING_KEY not in item.stash:
+        return None
+    item.stash[PYTEST_TIMEOUT_KEY] = settings
+    return True
+
+
+@pytest.hookimpl(tryfirst=True, optionalhook=True)
+def pytest_timeout_cancel_timer(item: pytest.Item) -> bool | None:
+    return True if RUNNING_KEY in item.stash else None

@@ -68,6 +68,13 @@ def run_threaded(chooser: Any, seed: int, body: Callable[[], Any], tracer: Trace
 
     ``restore_random``: put the caller's `random` state back afterwards (an exploration
     does it once for all its executions instead)."""
+    # 3.11's sys.settrace calls its function at every Python call: the body's thread is
+    # traced while the body runs, not while plait sets the execution up and tears it down.
+    paused = getattr(tracer, "thread_trace_function", lambda: None)()
+    if paused is not None and sys.gettrace() == paused:
+        sys.settrace(None)
+    else:
+        paused = None
     run = ThreadRun()
     steps: list[ThreadStep] | None = [] if record else None
     sched = Scheduler(chooser, VirtualClock(), trace=steps, hang_timeout=hang_timeout,
@@ -100,7 +107,13 @@ def run_threaded(chooser: Any, seed: int, body: Callable[[], Any], tracer: Trace
     primitives.install(sched)
     try:
         try:
-            body()
+            if paused is not None:
+                sys.settrace(paused)
+            try:
+                body()
+            finally:
+                if paused is not None:
+                    sys.settrace(None)
             sched.finish_body()
         except ExecutionOver:
             pass
@@ -122,6 +135,8 @@ def run_threaded(chooser: Any, seed: int, body: Callable[[], Any], tracer: Trace
             gc.enable()
         sys.unraisablehook = previous_hook
         unawaited_unwatch(previous_warn)
+        if paused is not None:
+            sys.settrace(paused)
     if sched.engine_error is not None:
         raise sched.engine_error
     for error in (run.failure, *(e for _, e in sched.errors)):

@@ -35,7 +35,8 @@ import threading
 import time
 from typing import Any
 
-from plait.threads.scheduler import Access, Actor, ExecutionOver, Scheduler, _allocate
+from plait.footprint import Access, key_hash
+from plait.threads.scheduler import Actor, ExecutionOver, Scheduler, _allocate
 
 _CRLock: Any = _thread.RLock
 _real_monotonic = time.monotonic
@@ -114,11 +115,23 @@ class _Controlled:
     _sched: Scheduler | None
     _real: Any
     _created: tuple[str, int, str] | None
+    _key: int
 
     def _made_here(self: Any) -> None:
-        """A lock made inside an execution belongs to it from the start."""
+        """A lock made inside an execution belongs to it from the start.
+
+        Its footprint key names it canonically, by the actor that made it and how many locks
+        that actor had made before: the same lock in every execution that shares the
+        schedule up to its creation (sleep sets and wakeup trees compare steps of different
+        executions; ``id()`` differs between them and made dpor miss traces and answer
+        differently from run to run). A lock made outside keeps its identity for the whole
+        exploration, so its ``id()`` is a stable key."""
+        self._key = id(self)
         sched = ACTIVE
-        if sched is not None and sched.me() is not None:
+        me = None if sched is None else sched.me()
+        if sched is not None and me is not None:
+            me.locks_made += 1
+            self._key = key_hash(("lock", me.id, me.locks_made))
             self._adopt(sched)
             if sched.trace is not None:
                 self._created = _user_frame(3)  # the caller of Lock()
@@ -142,12 +155,12 @@ class _Controlled:
 
     def _point(self: Any, sched: Scheduler, what: str) -> None:
         if sched.trace is None:  # exploring: no labels, no frames
-            sched.point(what, Access(id(self), True, "", None, sync=True), None)
+            sched.point(what, Access(self._key, True, "", None, sync=True), None)
             return
         where = _user_frame(3)
         label = _label(self, self._kind, _variable(self))
         sched.point(f"{what.replace(' a lock', '')} {label}",
-                    Access(id(self), True, label, where, sync=True), where)
+                    Access(self._key, True, label, where, sync=True), where)
 
     def _take(self: Any, sched: Scheduler, me: Actor, blocking: bool, timeout: float) -> bool:
         """The controlled acquire, after its scheduling point: True once the real lock is ours."""
@@ -166,7 +179,7 @@ class _Controlled:
                     and self._real.locked():
                 return False
             # the retry after the wake-up is part of the new step: it touches the lock
-            sched.note(Access(id(self), True, self.plait_label(), None, sync=True))
+            sched.note(Access(self._key, True, self.plait_label(), None, sync=True))
         return True
 
     def _wait_outside(self: Any, sched: Scheduler, me: Actor, blocking: bool,
@@ -213,7 +226,7 @@ class _Controlled:
 class Lock(_Controlled):
     """``threading.Lock``: a real lock outside explorations, a scheduled one inside."""
 
-    __slots__ = ("__weakref__", "_created", "_holder", "_real", "_sched")
+    __slots__ = ("__weakref__", "_created", "_holder", "_key", "_real", "_sched")
 
     def __init__(self) -> None:
         self._real = _allocate()
@@ -291,7 +304,7 @@ class RLock(_Controlled):
 
     ``_count`` counts the holds taken under control; the real lock counts them all."""
 
-    __slots__ = ("__weakref__", "_count", "_created", "_holder", "_real", "_sched")
+    __slots__ = ("__weakref__", "_count", "_created", "_holder", "_key", "_real", "_sched")
     _kind = "reentrant lock"
 
     def __init__(self) -> None:

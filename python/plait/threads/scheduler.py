@@ -25,6 +25,7 @@ from typing import Any
 
 from plait._paths import is_library_file, is_plait_file
 from plait.errors import Deadlock, PlaitError
+from plait.footprint import U64, Access, key_hash
 from plait.timeline import next_seq
 
 _allocate = _thread.allocate_lock  # the real primitive, captured before any patching
@@ -33,7 +34,6 @@ _get_ident = _thread.get_ident
 
 _FINISHING = "the other threads to finish"
 _STDLIB = os.path.dirname(threading.__file__) + os.sep
-U64 = (1 << 64) - 1
 
 
 class ExecutionOver(BaseException):
@@ -43,15 +43,6 @@ class ExecutionOver(BaseException):
 class Hang(PlaitError, RuntimeError):
     """An actor did not come back to a scheduling point in time: it is stuck in something
     plait does not control (a real lock, a blocking socket, a C extension)."""
-
-
-@dataclass
-class Access:
-    key: int
-    write: bool
-    what: str  # human text: "Counter.value", "global total", "subscript"
-    where: tuple[str, int, str] | None
-    sync: bool = False  # a lock or thread start/end: orders steps, is never a data race
 
 
 @dataclass(eq=False)
@@ -72,6 +63,7 @@ class Actor:
     opaque: bool = False  # its current step may touch anything (plait.point(), I/O)
     no_points: bool = False  # the event loop's thread: accesses are footprints, not points
     stuck_in: str | None = None  # what it waits for outside plait's control, for a Hang report
+    locks_made: int = 0  # modeled locks it made: with its id, their canonical footprint keys
 
     def runnable(self) -> bool:
         return not self.finished and self.blocked_on is None
@@ -133,7 +125,7 @@ class Scheduler:
 
     def note(self, access: Access) -> None:
         """An access of the running actor's current step that is not a scheduling point."""
-        actor = self.me()
+        actor = self.by_ident.get(_get_ident())
         if actor is None:
             return
         if self.record_footprints:
@@ -172,12 +164,13 @@ class Scheduler:
     # -- the scheduling point ----------------------------------------------------------------
     def point(self, what: str, access: Access | None = None, where: Any = None) -> None:
         """The running actor reached a scheduling point; maybe let another one run."""
-        actor = self.me()
+        actor = self.by_ident.get(_get_ident())
         if actor is None or self.over:
             return
-        self._flush_footprint(actor)  # the step that ends here is the running actor's
-        if access is not None and self.record_footprints:
-            actor.pending.append(access)  # ... and this access opens its next step
+        if self.record_footprints:
+            self._flush_footprint(actor)  # the step that ends here is the running actor's
+            if access is not None:
+                actor.pending.append(access)  # ... and this access opens its next step
         actor.where = where or actor.where
         chosen = self._choose(actor)
         if chosen is not actor:
@@ -195,7 +188,8 @@ class Scheduler:
                                      next_seq(), len(self.accesses)))
 
     def _runnable(self) -> list[int]:
-        return [a.id for a in self.actors.values() if a.runnable()]
+        # Actor.runnable() inlined: this runs at every scheduling point
+        return [a.id for a in self.actors.values() if not a.finished and a.blocked_on is None]
 
     def _flush_footprint(self, actor: Actor) -> None:
         if not self.record_footprints:
@@ -227,7 +221,7 @@ class Scheduler:
             self.deadlock = self._deadlock()
             self._end_all()
             raise ExecutionOver
-        current = actor.id if actor.runnable() else None
+        current = actor.id if not actor.finished and actor.blocked_on is None else None
         if self.free:
             chosen = current if current is not None else runnable[0]
         else:
@@ -418,7 +412,7 @@ def _abandon(threads: list[threading.Thread]) -> None:
 
 
 def _thread_key(actor: Actor) -> int:
-    return hash(("thread", actor.id))
+    return key_hash(("thread", actor.id))
 
 
 def describe(thing: Any, frame: Any = None) -> str:

@@ -20,7 +20,8 @@ import types
 from collections.abc import Callable
 from typing import Any
 
-from plait.threads.scheduler import Access, Scheduler
+from plait.footprint import Access
+from plait.threads.scheduler import Scheduler
 
 _ACCESS = {
     "LOAD_ATTR": ("attr", False), "STORE_ATTR": ("attr", True), "DELETE_ATTR": ("attr", True),
@@ -192,6 +193,14 @@ class Tracer:
     def enable_in_this_thread(self) -> None:
         if self.backend is not None:
             self.backend.enable_in_this_thread()
+
+    def thread_trace_function(self) -> Callable[..., Any] | None:
+        """3.11: the function ``sys.settrace`` runs in traced threads; None under
+        ``sys.monitoring`` (per code object already) or when nothing is traced. Callers turn
+        it off where only plait's and asyncio's own code runs: on 3.11 every Python call
+        there costs a call of it."""
+        backend = self.backend
+        return backend._global if isinstance(backend, _Settrace) else None
 
 
 def _access(frame: types.FrameType, kind: str, write: bool, name: str,

@@ -17,7 +17,6 @@ Outside an execution every entry point costs one global lookup.
 from __future__ import annotations
 
 import _thread
-import hashlib
 import os
 import sys
 import sysconfig
@@ -25,9 +24,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from plait.threads.scheduler import Access
+from plait.footprint import Access, Key, key_hash
 
-Key = tuple[Any, ...]
 Where = tuple[str, int, str]
 
 OUTSIDE: Key = ("outside",)
@@ -43,61 +41,16 @@ class Effect:
     ``write``: whether the step changes it. ``label``: what a report calls it.
     ``race``: whether two unordered accesses to it are a data race worth a ``RaceWarning``;
     False for keys that only keep the search sound (``OUTSIDE``, a directory's listing).
+    ``sync``: the access orders the steps that make it, like a lock (a row lock a statement
+    takes and its transaction's end releases): it joins happens-before for race detection
+    and is never a race itself, nor shown as an access in reports.
     """
 
     key: Key
     write: bool
     label: str = ""
     race: bool = True
-
-
-# -- stable keys ------------------------------------------------------------------------------
-_HASHES: dict[Key, int] = {}
-
-
-def _encode(part: Any, out: list[bytes]) -> None:
-    kind = type(part)
-    if kind is str:
-        data = part.encode("utf-8", "surrogatepass")
-        out.append(b"s%d:" % len(data))
-        out.append(data)
-    elif kind is bool:
-        out.append(b"T" if part else b"F")
-    elif kind is int:
-        out.append(b"i%d;" % part)
-    elif part is None:
-        out.append(b"N")
-    elif kind is tuple:
-        out.append(b"(%d:" % len(part))
-        for item in part:
-            _encode(item, out)
-        out.append(b")")
-    elif kind is bytes:
-        out.append(b"b%d:" % len(part))
-        out.append(part)
-    elif kind is float:
-        out.append(b"f" + part.hex().encode())
-    else:
-        raise TypeError(
-            f"plait.world: an effect key holds {part!r} of type {kind.__name__}; keys are "
-            f"tuples of str, int, float, bool, bytes or None (canonical in every execution: "
-            f"no objects, no id())")
-
-
-def key_hash(key: Key) -> int:
-    """The engine's 64-bit key for ``key``: the same in every execution and every process."""
-    found = _HASHES.get(key) if type(key) is tuple else None
-    if found is not None:
-        return found
-    if type(key) is not tuple or not key:
-        raise TypeError(f"plait.world: an effect key must be a non-empty tuple, got {key!r}")
-    out: list[bytes] = []
-    _encode(key, out)
-    value = int.from_bytes(hashlib.blake2b(b"".join(out), digest_size=8).digest(), "little")
-    if len(_HASHES) > 100_000:  # a long exploration over many rows: keep memory bounded
-        _HASHES.clear()
-    _HASHES[key] = value
-    return value
+    sync: bool = False
 
 
 _OUTSIDE_KEY = key_hash(OUTSIDE)
@@ -106,11 +59,16 @@ _OUTSIDE_KEY = key_hash(OUTSIDE)
 # -- the running execution ----------------------------------------------------------------------
 _SCHED: Any = None  # the thread scheduler of the running execution (both drivers run on it)
 _ON_ACTIVATE: list[Callable[[], None]] = []  # per-execution caches to clear
+_ON_DEACTIVATE: list[Callable[[], None]] = []  # per-execution settings to undo
 _INTERCEPT: list[Any] = []  # the interception of unannotated calls (plait.world.intercept)
 
 
 def on_activate(reset: Callable[[], None]) -> None:
     _ON_ACTIVATE.append(reset)
+
+
+def on_deactivate(undo: Callable[[], None]) -> None:
+    _ON_DEACTIVATE.append(undo)
 
 
 def activate(sched: Any) -> None:
@@ -133,6 +91,8 @@ def activate(sched: Any) -> None:
 def deactivate() -> None:
     global _SCHED
     _SCHED = None
+    for undo in _ON_DEACTIVATE:
+        undo()
     if _INTERCEPTING[0] and not _HELD[0]:
         _INTERCEPT[0].uninstall()
         _INTERCEPTING[0] = False
@@ -244,10 +204,11 @@ def step(sched: Any, what: str, effects: Sequence[Effect], where: Where | None,
         key = key_hash(effect.key)
         if key == _OUTSIDE_KEY:
             outside = True
-        access = Access(key, effect.write, effect.label or describe_key(effect.key), where)
+        access = Access(key, effect.write, effect.label or describe_key(effect.key), where,
+                        effect.sync)
         if pending is not None:
             pending.append(access)
-        if effect.race:
+        if effect.race or effect.sync:
             sched.accesses.append((actor.id, access))
     if pending is not None and not outside:
         pending.append(Access(_OUTSIDE_KEY, False, "the outside world", where))
