@@ -33,7 +33,7 @@ import traceback
 import warnings
 from collections.abc import Callable
 from multiprocessing.connection import Connection, Pipe, wait
-from typing import Any
+from typing import Any, cast
 
 from plait import runner
 from plait.errors import ConfigError, Nondeterminism, ReplayDivergence
@@ -54,7 +54,7 @@ def _real_thread_locks() -> None:
     real_rlock = getattr(threading, "_CRLock", None) or threading._PyRLock  # type: ignore[attr-defined]
     threading._active_limbo_lock = real_rlock()  # type: ignore[attr-defined]
     if hasattr(threading, "_shutdown_locks_lock"):
-        threading._shutdown_locks_lock = _thread.allocate_lock()  # type: ignore[attr-defined]
+        threading._shutdown_locks_lock = _thread.allocate_lock()
 
 
 if hasattr(os, "register_at_fork"):
@@ -312,16 +312,16 @@ class _Board:
 
     def receive(self, *, block: bool) -> list[tuple[int, tuple[Any, ...]]]:
         """Messages from the helpers (failures lower the limit, errors are raised)."""
-        out = []
-        conns = {conn: k for k, (_pid, conn) in enumerate(self.helpers, start=1)
+        out: list[tuple[int, tuple[Any, ...]]] = []
+        conns: dict[Any, int] = {conn: k for k, (_pid, conn) in enumerate(self.helpers, start=1)
                  if k not in self.finished}
         if not conns:
             return out
-        ready = wait(list(conns), timeout=None if block else 0)
+        ready = cast("list[Connection]", wait(list(conns), timeout=None if block else 0))
         for conn in ready:
             k = conns[conn]
             try:
-                message = conn.recv()
+                message: tuple[Any, ...] = conn.recv()
             except EOFError:
                 raise RuntimeError(f"plait worker {k} exited without reporting") from None
             if message[0] == "fail":

@@ -12,7 +12,7 @@ import plait
 from plait.errors import ConfigError, InterleavingFailure
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "threads"))
-from programs import counter_body  # noqa: E402
+from programs import counter_body
 
 
 def _failure(**options: object) -> InterleavingFailure:
