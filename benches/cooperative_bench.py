@@ -5,8 +5,8 @@ Run with the interpreter that has plait installed::
     python benches/cooperative_bench.py            # every suite
     python benches/cooperative_bench.py --quick    # skip the 2,000-test suites
 
-The peer is installed from PyPI into ``benches/.venv-peers-cooperative`` (created on
-first use; it never becomes a dependency of plait). Each suite is a generated test file
+The peer is installed from PyPI into ``benches/.venv-peers`` by ``benches/peers.py``
+(created on first use; it never becomes a dependency of plait). Each suite is a generated test file
 run once by each plugin in a fresh pytest process; the script prints wall time, CPU
 time (user + system of the pytest process) and the peer/plait ratios. Plugin
 autoloading is off in both runs and each loads only its own plugin, so other installed
@@ -28,7 +28,9 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-PEER_VENV = HERE / ".venv-peers-cooperative"
+sys.path.insert(0, str(HERE))
+from peers import peer_python as _peer_python  # noqa: E402
+
 PEER = "pytest-asyncio-cooperative"
 
 
@@ -67,14 +69,7 @@ def suite_source(suite: Suite, marker: str) -> str:
 
 
 def peer_python() -> Path:
-    python = PEER_VENV / "bin" / "python"
-    if not python.exists():
-        print(f"creating {PEER_VENV} ...", flush=True)
-        subprocess.run([sys.executable, "-m", "venv", str(PEER_VENV)], check=True)
-    if version(python, PEER) == "not installed":
-        print(f"installing {PEER} from PyPI into {PEER_VENV} ...", flush=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", PEER, "pytest"], check=True)
-    return python
+    return _peer_python(PEER, "pytest")
 
 
 def plugin_module(python: Path | str, distribution: str) -> str:
@@ -119,6 +114,7 @@ def run(python: Path | str, directory: Path, args: list[str]) -> tuple[float, fl
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="skip the 2,000-test suites")
+    parser.add_argument("--only", default="", help="run the suites whose name contains this")
     args = parser.parse_args()
 
     peer = peer_python()
@@ -132,6 +128,8 @@ def main() -> int:
     rows = []
     for suite in SUITES:
         if args.quick and suite.tests >= 2000:
+            continue
+        if args.only and args.only not in suite.name:
             continue
         with tempfile.TemporaryDirectory(prefix="plait-coop-bench-") as tmp:
             directory = Path(tmp)

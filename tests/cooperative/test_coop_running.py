@@ -258,3 +258,68 @@ async def test_planned(expensive):
     result = pytester.runpytest("--setup-plan")
     assert result.ret == pytest.ExitCode.OK
     result.stdout.fnmatch_lines(["*SETUP    F expensive*", "*test_planned*"])
+
+
+DEADLOCK = """
+import asyncio
+import pytest
+from plait.cooperative import Lock
+
+a, b = Lock(), Lock()
+
+async def take(first, second):
+    async with first:
+        await asyncio.sleep(0.05)
+        async with second:
+            pass
+
+@pytest.mark.plait_cooperative(timeout=0.5)
+async def test_a_then_b():
+    await take(a, b)
+
+@pytest.mark.plait_cooperative(timeout=0.5)
+async def test_b_then_a():
+    await take(b, a)
+
+@pytest.mark.plait_cooperative
+async def test_long():
+    await asyncio.sleep(2)
+"""
+
+
+def test_a_hung_test_says_where_it_waits_and_is_reported_before_the_run_ends(pytester, ini):
+    pytester.makepyfile(test_deadlock=DEADLOCK)
+    result = pytester.runpytest("-v")
+    result.assert_outcomes(passed=1, failed=2)
+    # both deadlocked tests are reported while the long one still runs
+    result.stdout.fnmatch_lines(
+        ["*::test_a_then_b FAILED*", "*::test_b_then_a FAILED*", "*::test_long PASSED*"]
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "*Timeout: the test took longer than the cooperative timeout of 0.5s*",
+            "It was suspended at (most recent call last):",
+            '*test_deadlock.py", line *, in test_a_then_b',
+            "*await take(a, b)",
+            '*test_deadlock.py", line *, in take',
+            "*async with second:",
+            "*in acquire*",
+        ]
+    )
+    assert "_engine.py" not in result.stdout.str()  # plait's own frames are left out
+
+
+def test_a_deadlock_fails_fast_without_waiting_for_the_timeout(pytester, ini):
+    # the default timeout is ten minutes: a stall is found once nothing else can happen
+    pytester.makepyfile(test_deadlock=DEADLOCK.replace("(timeout=0.5)", ""))
+    # (pytest-timeout at 60 s: a miss costs a minute, not ten)
+    result = pytester.runpytest("-v", "-p", "timeout", "--timeout=60")
+    result.assert_outcomes(passed=1, failed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*Stalled: every running cooperative test was waiting and nothing could wake any of them*",
+            "It was suspended at (most recent call last):",
+            "*await take(*",
+            "*async with second:",
+        ]
+    )

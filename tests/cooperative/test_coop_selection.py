@@ -234,4 +234,4 @@ def pytest_sessionfinish(session):
 
 def test_marker_documented_in_markers_list(pytester, ini):
     result = pytester.runpytest("--markers")
-    result.stdout.fnmatch_lines(["*plait_cooperative(timeout=None)*"])
+    result.stdout.fnmatch_lines(["*plait_cooperative(timeout=None, concurrent_fixtures=None)*"])

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
 import inspect
 import signal
 import sys
@@ -30,7 +31,8 @@ from plait import unawaited
 from plait.cooperative import _capture, _reruns
 from plait.cooperative._fixtures import Fixtures, SetupStateShim, TestRun
 from plait.cooperative._hooks import ItemHooks, guarded
-from plait.cooperative._settings import PYTEST_TIMEOUT_KEY, RUNNING_KEY, Settings
+from plait.cooperative._settings import PYTEST_TIMEOUT_KEY, RUNNING_KEY, Settings, marker_kwarg
+from plait.cooperative._stall import StallWatch
 from plait.cooperative._timeout import Deadline, budget, timeout_excinfo
 from plait.errors import NeverAwaited
 
@@ -42,8 +44,14 @@ def run_cooperative(session: pytest.Session, items: list[pytest.Item], settings:
     run = CooperativeRun(session, settings)
     for item in items:
         run.fixtures.plan(item)
-    with run.installed(first=items[0] if items else None):
-        _run_on_new_loop(run.main(items))
+    # The collected session (every item, its markers and fixture info) lives until the end:
+    # the cyclic collector need not walk it again and again while the tests allocate.
+    gc.freeze()
+    try:
+        with run.installed(first=items[0] if items else None):
+            _run_on_new_loop(run.main(items))
+    finally:
+        gc.unfreeze()
     if run.interrupt is not None:
         raise run.interrupt
 
@@ -120,6 +128,8 @@ class CooperativeRun:
         self._capture = self.config.getoption("capture", "fd") != "no"
         self._setuponly = bool(self.config.getoption("setuponly", False))
         self.hooks = ItemHooks(self.config)
+        # The deadline of each test task in a phase; the stall watch ends them all.
+        self.deadlines: dict[asyncio.Task[Any], Deadline] = {}
 
     @contextlib.contextmanager
     def installed(self, setupstate: bool = True, first: Any = None) -> Iterator[None]:
@@ -158,9 +168,14 @@ class CooperativeRun:
             self._semaphore = asyncio.Semaphore(self.settings.max_tasks)
         self._hypothesis_lock = asyncio.Lock()
 
+    def _stalled(self) -> None:
+        for deadline in list(self.deadlines.values()):
+            deadline.stall()
+
     async def main(self, items: list[pytest.Item]) -> None:
         self._start_loop()
         self.tasks = [asyncio.create_task(self.run_item(item)) for item in items]
+        watch = StallWatch(asyncio.get_running_loop(), self.deadlines, self._stalled)
         try:
             await asyncio.wait(self.tasks)
         except asyncio.CancelledError:
@@ -169,8 +184,10 @@ class CooperativeRun:
             for task in self.tasks:
                 task.cancel()
             await asyncio.wait(self.tasks)
+            watch.close()
             await self.close()
             raise
+        watch.close()
         await self.close()
         for task in self.tasks:
             if not task.cancelled() and task.exception() is not None:
@@ -293,7 +310,15 @@ class CooperativeRun:
             # setup
             output.start_phase("setup")
             call, cancelled = await self._phase(
-                "setup", item, sync_setup, self.fixtures.setup(run), deadline, seconds, source
+                "setup",
+                item,
+                sync_setup,
+                self.fixtures.setup(
+                    run, marker_kwarg(item, "concurrent_fixtures", self.settings.concurrent_fixtures)
+                ),
+                deadline,
+                seconds,
+                source,
             )
             results.append((call, self._report(item, call, output, "setup", reruns)))
             # call
@@ -320,7 +345,9 @@ class CooperativeRun:
                 seconds,
                 source,
                 sync_after=(
-                    (lambda: item.ihook.pytest_runtest_teardown(item=item, nextitem=None))
+                    functools.partial(
+                        self.hooks.phase(item, "pytest_runtest_teardown"), item=item, nextitem=None
+                    )
                     if started
                     else None
                 ),
@@ -338,7 +365,7 @@ class CooperativeRun:
 
     def _sync_setup(self, item: Any) -> None:
         __tracebackhide__ = True
-        item.ihook.pytest_runtest_setup(item=item)
+        self.hooks.phase(item, "pytest_runtest_setup")(item=item)
 
     def _sync_call(self, item: Any) -> None:
         # The hook runs the plugins' wrappers (xfail(run=False), ...) around a no-op; the
@@ -346,7 +373,7 @@ class CooperativeRun:
         __tracebackhide__ = True
         item.runtest = _noop
         try:
-            item.ihook.pytest_runtest_call(item=item)
+            self.hooks.phase(item, "pytest_runtest_call")(item=item)
         finally:
             del item.runtest
 
@@ -382,7 +409,7 @@ class CooperativeRun:
                 item_output = _capture.CURRENT.get()
                 if item_output is not None:
                     item_output.publish(when)
-            if when == "call":
+            if when == "call" and PYTEST_TIMEOUT_KEY in item.stash:
                 # pytest-timeout's timeout_func_only budget starts with the test function
                 own, own_source = budget(item, self.settings, func_only=True)
                 if own > 0:
@@ -390,15 +417,17 @@ class CooperativeRun:
                     seconds, source = own, own_source
             task = asyncio.current_task()
             assert task is not None
-            timer = Deadline(task, deadline)
+            timer = self.deadlines[task] = Deadline(task, deadline)
             raised: BaseException | None = None
             try:
                 await work
             except BaseException as exc:
                 raised = exc
                 excinfo = pytest.ExceptionInfo.from_current()
+            finally:
+                del self.deadlines[task]
             if timer.close(raised):
-                excinfo = timeout_excinfo(when, seconds, source, timer.stack)
+                excinfo = timeout_excinfo(when, seconds, source, timer.stack, timer.stalled)
             elif isinstance(raised, (asyncio.CancelledError, *_INTERRUPTS)):
                 excinfo, cancelled = None, raised
         if sync_after is not None:

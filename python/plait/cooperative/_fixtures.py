@@ -299,15 +299,48 @@ class Fixtures:
 
     # -- setup ----------------------------------------------------------------------
 
-    async def setup(self, run: TestRun) -> None:
-        """Set up every fixture the test needs, in pytest's order (``names_closure``)."""
+    async def setup(self, run: TestRun, concurrent: bool = False) -> None:
+        """Set up every fixture the test needs, in pytest's order (``names_closure``).
+
+        ``concurrent``: each fixture the test needs is set up in a task of its own, so
+        independent async fixtures wait at the same time; one that requests another
+        still waits for it (as two tests sharing a wider fixture do).
+        """
         __tracebackhide__ = True
         item: Any = run.item
         self.runs[id(item)] = run
         item.funcargs = {}
+        if concurrent:
+            await self._setup_concurrently(run)
+            return
         for name in item.fixturenames:
             if name not in item.funcargs:
                 item.funcargs[name] = await self.get(run, name, ())
+
+    async def _setup_concurrently(self, run: TestRun) -> None:
+        __tracebackhide__ = True
+        item: Any = run.item
+        names = [n for n in dict.fromkeys(item.fixturenames) if n != "request"]
+        # Tasks copy the test's context: output and log records stay the test's.
+        tasks = {name: asyncio.ensure_future(self.get(run, name, ())) for name in names}
+        if not tasks:
+            return
+        try:
+            await asyncio.wait(tasks.values())
+        except BaseException:
+            # cancelled (a timeout, Ctrl-C): stop the fixtures still setting up, and
+            # let the ones that finished be held, so the teardown releases them
+            for task in tasks.values():
+                task.cancel()
+            await asyncio.wait(tasks.values())
+            raise
+        for task in tasks.values():  # the first error in pytest's order
+            if not task.cancelled() and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+        for name, task in tasks.items():
+            item.funcargs[name] = task.result()
+        if "request" in item.fixturenames:
+            item.funcargs["request"] = run.top
 
     async def get(self, run: TestRun, name: str, chain: tuple[CooperativeRequest, ...]) -> Any:
         """The value of fixture ``name`` for ``run``, requested through ``chain``."""

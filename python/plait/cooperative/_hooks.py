@@ -51,20 +51,30 @@ class ItemHooks:
         ]
         self._terminals = [plugin for name, plugin in pm.list_name_plugin() if _is_terminal(plugin, name)]
         self.retry = _reruns.retry_plugin(config)
+        # pytest's capture and logging wrappers of the runtest hooks capture one test's
+        # phase at a time, at the process level; plait routes output and log records to
+        # each test itself, so they are left out of the synchronous phase hooks.
+        self._phase_removed = tuple(
+            p for p in (pm.get_plugin("capturemanager"), pm.get_plugin("logging-plugin")) if p
+        )
         self._callers: dict[tuple[int, str], Any] = {}
+        self._parents: list[Any] = []  # keeps the parents whose id() keys _callers alive
 
     def _caller(self, item: Any, name: str, remove: tuple[Any, ...]) -> Any:
         """``item.ihook.<name>`` without the plugins in ``remove``."""
-        ihook = item.ihook
-        key = (id(ihook), name)
+        # The items of one parent share its hook proxy (the conftests of its directory);
+        # looking ``item.ihook`` up costs more than the call, so it is kept per parent.
+        key = (id(item.parent), name)
         caller = self._callers.get(key)
         if caller is None:
+            ihook = item.ihook
             removed = set(getattr(ihook, "remove_mods", ())) | {p for p in remove if p is not None}
             if removed:
                 caller = self.config.pluginmanager.subset_hook_caller(name, remove_plugins=removed)
             else:
                 caller = getattr(ihook, name)
             self._callers[key] = caller
+            self._parents.append(item.parent)
         return caller
 
     # -- pytest_runtest_protocol wrappers --------------------------------------------
@@ -130,6 +140,10 @@ class ItemHooks:
                 next(gen)
                 stack.callback(_finish, gen)
             yield
+
+    def phase(self, item: Any, name: str) -> Any:
+        """The synchronous runtest hook ``name`` (``pytest_runtest_setup``, ...) for ``item``."""
+        return self._caller(item, name, self._phase_removed)
 
     # -- reports --------------------------------------------------------------------
 

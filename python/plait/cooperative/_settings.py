@@ -31,6 +31,15 @@ class Settings:
     timeout: float
     markers: tuple[str, ...]
     asyncio_auto: bool
+    concurrent_fixtures: bool = False
+
+
+def marker_kwarg(item: Any, name: str, default: Any) -> Any:
+    """``name=`` of the closest plait_cooperative (or alias) marker of ``item``."""
+    for marker in item.iter_markers():  # closest first
+        if marker.name in (MARKER, PEER_MARKER) and name in marker.kwargs:
+            return marker.kwargs[name]
+    return default
 
 
 # Set on an item while plait runs it cooperatively (plait then answers pytest-timeout's

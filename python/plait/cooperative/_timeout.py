@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from plait.cooperative._settings import MARKER, PEER_MARKER, PYTEST_TIMEOUT_KEY, Settings
+from plait.cooperative._settings import MARKER, PYTEST_TIMEOUT_KEY, Settings, marker_kwarg
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -31,11 +31,7 @@ def budget(item: Any, settings: Settings, func_only: bool = False) -> tuple[floa
     source = (
         f"--plait-cooperative-timeout / ini plait_cooperative_timeout, or @pytest.mark.{MARKER}(timeout=...)"
     )
-    for name in (MARKER, PEER_MARKER):
-        marker = item.get_closest_marker(name)
-        if marker is not None and "timeout" in marker.kwargs:
-            seconds = float(marker.kwargs["timeout"])
-            break
+    seconds = float(marker_kwarg(item, "timeout", seconds))
     if seconds <= 0:
         source = ""
     theirs = item.stash.get(PYTEST_TIMEOUT_KEY, None)
@@ -54,11 +50,20 @@ class Deadline:
     def __init__(self, task: asyncio.Task[Any], when: float | None) -> None:
         self.task = task
         self.fired = False
+        self.stalled = False  # fired by the stall watch (_stall.py), not by the clock
         self.stack = ""
         self._cancelling = task.cancelling()
         self._handle = asyncio.get_running_loop().call_at(when, self._fire) if when is not None else None
 
+    def stall(self) -> None:
+        """Nothing can wake the test: end its wait now."""
+        if not self.fired:
+            self.stalled = True
+            self._fire()
+
     def _fire(self) -> None:
+        if self.fired:
+            return
         self.fired = True
         self.stack = suspended_at(self.task)
         self.task.cancel()
@@ -95,9 +100,21 @@ def suspended_at(task: asyncio.Task[Any]) -> str:
     return "".join(traceback.StackSummary.extract(iter(frames)).format())
 
 
-def timeout_excinfo(when: str, seconds: float, source: str, stack: str) -> pytest.ExceptionInfo[BaseException]:
+STALLED = (
+    "Stalled: every running cooperative test was waiting and nothing could wake any of "
+    "them (no timer, I/O, signal or thread pending): a deadlock between tests, or a wait "
+    "for something that never comes"
+)
+
+
+def timeout_excinfo(
+    when: str, seconds: float, source: str, stack: str, stalled: bool = False
+) -> pytest.ExceptionInfo[BaseException]:
     what = "test" if when == "call" else f"{when} of the test"
-    message = f"Timeout: the {what} took longer than the cooperative timeout of {seconds:g}s ({source})"
+    if stalled:
+        message = f"{STALLED} (in the {what})"
+    else:
+        message = f"Timeout: the {what} took longer than the cooperative timeout of {seconds:g}s ({source})"
     if stack:
         message += f"\nIt was suspended at (most recent call last):\n{stack.rstrip()}"
     try:

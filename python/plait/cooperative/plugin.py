@@ -73,6 +73,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help=f"fail a cooperative test whose setup and call take longer (0: no limit; "
         f"default {DEFAULT_TIMEOUT:g}). ini: plait_cooperative_timeout.",
     )
+    group.addoption(
+        "--plait-cooperative-concurrent-fixtures",
+        dest="plait_cooperative_concurrent_fixtures",
+        action="store_true",
+        default=None,
+        help="set up the fixtures a cooperative test requests concurrently (each in a task "
+        "of its own; a fixture still waits for those it requests). "
+        "ini: plait_cooperative_concurrent_fixtures; marker: concurrent_fixtures=True.",
+    )
+    parser.addini(
+        "plait_cooperative_concurrent_fixtures",
+        "set up the fixtures of a cooperative test concurrently (default false).",
+        type="bool",
+        default=False,
+    )
     parser.addini(
         "plait_cooperative_mode",
         "'strict' or 'auto': which tests run cooperatively (see --plait-cooperative-mode).",
@@ -176,7 +191,10 @@ def _settings(config: pytest.Config) -> Settings:
         DEFAULT_TIMEOUT,
     )
     markers = (MARKER,) if peer else (MARKER, PEER_MARKER)
-    return Settings(mode, max_tasks, timeout, markers, _asyncio_auto(config))
+    concurrent = config.getoption("plait_cooperative_concurrent_fixtures", None)
+    if concurrent is None:
+        concurrent = bool(_ini(config, "plait_cooperative_concurrent_fixtures"))
+    return Settings(mode, max_tasks, timeout, markers, _asyncio_auto(config), concurrent)
 
 
 def get_settings(config: pytest.Config) -> Settings:
@@ -189,9 +207,10 @@ def get_settings(config: pytest.Config) -> Settings:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        f"{MARKER}(timeout=None): run this test (or every test of the class or module) "
-        "as a task on plait's shared event loop, concurrently with the other cooperative "
-        "tests. timeout: seconds, overrides --plait-cooperative-timeout.",
+        f"{MARKER}(timeout=None, concurrent_fixtures=None): run this test (or every test "
+        "of the class or module) as a task on plait's shared event loop, concurrently with "
+        "the other cooperative tests. timeout: seconds, overrides "
+        "--plait-cooperative-timeout; concurrent_fixtures: set up its fixtures concurrently.",
     )
     settings = get_settings(config)
     if PEER_MARKER in settings.markers:
