@@ -96,7 +96,12 @@ class Explorer:
         token: str | None = None,
         settings: bytes = ...,
         python_version: tuple[int, int] = ...,
-    ) -> Explorer: ...
+        execution_offset: int = 0,
+        execution_stride: int = 1,
+    ) -> Explorer:
+        """``execution_offset`` / ``execution_stride`` (random, pct): this explorer runs
+        executions ``offset, offset + stride, ...`` of the seed sequence, so that several
+        workers split one exploration's seeds."""
     def start_execution(self) -> bool:
         """Start the next execution; False when exhausted, the budget is spent, a failure
         stops the exploration (``stop_on_first``), or an engine error ended it."""

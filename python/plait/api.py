@@ -141,7 +141,7 @@ def explore(fn: F | None = None, /, *, strategy: str | None = None,
             trace_modules: list[str] | None = None, skip_modules: list[str] | None = None,
             hang_timeout: float | None = None, races: str | None = None,
             shrink: bool | None = None, html: str | None = None,
-            html_races: bool | None = None,
+            html_races: bool | None = None, workers: int | None = None,
             **misspelled: Any) -> Any:
     """Run the decorated ``async def`` test under many schedules.
 
@@ -168,6 +168,9 @@ def explore(fn: F | None = None, /, *, strategy: str | None = None,
     ``html``: a directory; a failure also writes an HTML timeline there (one lane per
     actor, the steps, the conflicting accesses, the token); ``html_races``: one for each
     ``RaceWarning`` too.
+    ``workers``: processes that explore this test together (default 1): dpor splits its
+    tree, random and pct split their seeds; the failure found is reported with a token that
+    replays in one process (see ``plait.workers``).
     """
     if misspelled:
         raise ConfigError(settings.unknown_options("@plait.explore", misspelled))
@@ -179,7 +182,7 @@ def explore(fn: F | None = None, /, *, strategy: str | None = None,
         "trace_modules": None if trace_modules is None else tuple(trace_modules),
         "skip_modules": None if skip_modules is None else tuple(skip_modules),
         "hang_timeout": hang_timeout, "races": races, "shrink": shrink, "html": html,
-        "html_races": html_races,
+        "html_races": html_races, "workers": workers,
     }.items() if v is not None}
     if fn is not None:
         if not callable(fn):

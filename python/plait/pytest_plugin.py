@@ -40,6 +40,9 @@ _OPTIONS = (
      "write an HTML timeline of each failing explored test into this directory"),
     ("--plait-html-races", "plait_html_races", "html_races",
      "with --plait-html: also write one for each RaceWarning (true/false)"),
+    ("--plait-workers", "plait_workers", "workers",
+     "processes exploring each test together (default 1; under pytest-xdist the ini value "
+     "is ignored: each xdist worker explores alone unless --plait-workers says otherwise)"),
 )
 
 _CACHE_KEY = "plait/failures"
@@ -90,6 +93,8 @@ def pytest_configure(config: pytest.Config) -> None:
     cli: dict[str, Any] = {}
     for _flag, key, field, _text in _OPTIONS:
         value = config.getini(key)
+        if key == "plait_workers" and _xdist_worker():
+            value = None  # xdist already uses the cores: each worker explores alone
         if value not in (None, "", []):
             ini[field] = value
         value = config.getoption(key)
@@ -108,6 +113,12 @@ def pytest_configure(config: pytest.Config) -> None:
     context.saved_results.append(context.results)
     context.results = []
     context.replay_used = False
+
+
+def _xdist_worker() -> bool:
+    import os
+
+    return bool(os.environ.get("PYTEST_XDIST_WORKER"))
 
 
 def _unused_token(config: pytest.Config) -> str | None:

@@ -188,7 +188,8 @@ class ExplorationResult:
 
 
 def _new_explorer(options: Options, strategy: str, max_executions: int,
-                  max_seconds: float | None) -> Any:
+                  max_seconds: float | None, **split: int) -> Any:
+    """``split``: ``execution_offset`` / ``execution_stride`` (a worker's share of the seeds)."""
     try:
         return _native.Explorer(
             strategy=strategy,
@@ -202,6 +203,7 @@ def _new_explorer(options: Options, strategy: str, max_executions: int,
             token=options.replay if strategy == "replay" else None,
             settings=encode_settings(options),
             python_version=PYTHON,
+            **split,
         )
     except _native.TokenError as exc:
         raise ConfigError(f"cannot replay {options.replay!r}: {exc}") from None
@@ -357,23 +359,21 @@ def _explore(body: Body, options: Options, name: str, replay_hint: str | None,
         if remaining is not None and remaining <= 0:
             break
         phase_options = options.merged(**overrides) if overrides else options
-        explorer = _new_explorer(phase_options, strategy, budget, remaining)
+        explorer = None if options.workers > 1 else \
+            _new_explorer(phase_options, strategy, budget, remaining)
         if "preemption_bound" in overrides:
             bounds.append(overrides["preemption_bound"])
         elif strategy not in used:
             used.append(strategy)
-        while explorer.start_execution():
-            error, _ = body.execute(explorer, explorer.execution_seed(), options, False,
-                                    footprints=strategy == "dpor")
-            explorer.end_execution(error is not None)
-            if error is not None and failure is None:
-                failure = (explorer.token(), error, result.executions + explorer.stats()["executions"])
-            if progress is not None and progress.due():
-                stats = explorer.stats()
-                done = result.executions + int(stats["executions"])
-                progress.update(strategy, done, done - result.redundant - int(stats["redundant"]),
-                                total, options.max_seconds)
-        stats = explorer.stats()
+        if options.workers > 1:
+            from plait import workers
+
+            stats, found = workers.run_phase(body, phase_options, strategy, budget, remaining,
+                                             result, progress)
+        else:
+            stats, found = _run_phase(body, options, explorer, strategy, result, progress)
+        if found is not None and failure is None:
+            failure = found
         result.executions += int(stats["executions"])
         result.steps += int(stats["steps"])
         result.redundant += int(stats.get("redundant", 0))
@@ -409,6 +409,26 @@ def _explore(body: Body, options: Options, name: str, replay_hint: str | None,
     if progress is not None:
         progress.done(result.summary())
     return result
+
+
+def _run_phase(body: Body, options: Options, explorer: Any, strategy: str,
+               result: ExplorationResult, progress: Any) -> tuple[dict[str, Any],
+                                                                  tuple[str, BaseException, int] | None]:
+    """One phase in this process: run the body once per schedule the explorer proposes.
+    Returns the explorer's figures and the first failure (token, error, execution number)."""
+    failure: tuple[str, BaseException, int] | None = None
+    while explorer.start_execution():
+        error, _ = body.execute(explorer, explorer.execution_seed(), options, False,
+                                footprints=strategy == "dpor")
+        explorer.end_execution(error is not None)
+        if error is not None and failure is None:
+            failure = (explorer.token(), error, result.executions + explorer.stats()["executions"])
+        if progress is not None and progress.due():
+            stats = explorer.stats()
+            done = result.executions + int(stats["executions"])
+            progress.update(strategy, done, done - result.redundant - int(stats["redundant"]),
+                            options.max_executions, options.max_seconds)
+    return dict(explorer.stats()), failure
 
 
 def _signature(error: BaseException) -> tuple[type, str]:

@@ -46,6 +46,7 @@ class Options:
     test: str = ""  # the explored function's qualified name (set by plait, kept in tokens)
     html: str | None = None  # a directory: write an HTML timeline of each failure there
     html_races: bool = False  # ... and of each RaceWarning
+    workers: int = 1  # processes exploring one test together (plait.workers)
 
     def merged(self, **overrides: Any) -> Options:
         """These options with every non-None override applied, validated."""
@@ -64,7 +65,8 @@ _FIELDS: frozenset[str] = frozenset(f.name for f in dataclasses.fields(Options))
 
 PUBLIC = ("strategy", "max_executions", "max_seconds", "seed", "stop_on_first",
           "preemption_bound", "delay_bound", "pct_depth", "timer_slack", "granularity",
-          "atomicity", "trace_modules", "skip_modules", "hang_timeout", "races", "shrink")
+          "atomicity", "trace_modules", "skip_modules", "hang_timeout", "races", "shrink",
+          "html", "html_races", "workers")
 
 
 def unknown_options(where: str, names: Any) -> str:
@@ -173,6 +175,7 @@ def validate(options: Options) -> Options:
         shrink_seconds=_float("shrink_seconds", options.shrink_seconds, minimum=0.0),
         html=_directory("html", options.html),
         html_races=_bool("html_races", options.html_races),
+        workers=_int("workers", options.workers, minimum=1),
         **modules,
     )
 

@@ -204,10 +204,10 @@ def test_sqlalchemy_oversold_seat_is_found_and_for_update_fixes_it(
         engine.dispose()
 
 
-def test_sqlalchemy_asyncio_engine_statements_join_the_task_steps(
+def test_sqlalchemy_asyncio_engine_over_psycopg_finds_the_oversold_seat(
         plait_postgres_db: Any) -> None:
-    """The asyncio engine over psycopg's AsyncConnection (a driver plait does not hook):
-    SQLAlchemy's events are the steps, inside the tasks."""
+    """The asyncio engine over psycopg's AsyncConnection: the statements' footprints join
+    the task steps that send them."""
     import asyncio
 
     from sqlalchemy import text

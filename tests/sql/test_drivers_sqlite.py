@@ -195,3 +195,42 @@ def test_outside_an_exploration_the_driver_is_untouched(tmp_path: Path) -> None:
     assert isinstance(conn, sqlite3.Connection)
     assert conn.execute("SELECT 1").fetchone() == (1,)
     conn.close()
+
+
+def test_sqlalchemy_on_a_driver_connection_plait_does_not_hook_steps_through_its_events(
+        tmp_path: Path) -> None:
+    """An engine whose ``creator`` makes the C sqlite3 connection itself (as any driver
+    plait has no hook for): SQLAlchemy's events are the steps, at the user's lines."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.pool import NullPool
+
+    from plait.sql.sqlite import _REAL_CONNECT
+
+    db = tmp_path / "bank.db"
+    engine = create_engine("sqlite://", poolclass=NullPool, creator=lambda: _REAL_CONNECT(
+        db, isolation_level=None, check_same_thread=False))
+    def withdraw() -> None:
+        with engine.connect() as conn:
+            value = conn.execute(text("SELECT balance FROM accounts WHERE id = 1")).scalar_one()
+            conn.execute(text("UPDATE accounts SET balance = :b WHERE id = 1"),
+                         {"b": value - 10})
+
+    def body() -> None:
+        fresh(db)
+        run_threads(withdraw, withdraw)
+        assert balance(db) == 80
+
+    # once before exploring: the dialect's first-connect queries and the statement cache's
+    # first compilations (with their locks) happen in no execution
+    fresh(db)
+    withdraw()
+    try:
+        with pytest.raises(InterleavingFailure) as caught:
+            plait.explore(strategy="dpor")(body).explore()
+    finally:
+        engine.dispose()
+    report = caught.value.report
+    assert "SELECT balance FROM accounts WHERE id = 1 at tests/sql/test_drivers_sqlite.py:" \
+        in report
+    assert "UPDATE accounts SET balance = ? WHERE id = 1 (90,) at tests/sql/" in report
+    assert "| value = conn.execute(text(" in report

@@ -88,6 +88,10 @@ pub struct ExplorerConfig {
     /// Opaque, Python-defined; stored in tokens. In replay, the token's settings win.
     pub settings: Vec<u8>,
     pub python_version: (u8, u8),
+    /// Random and PCT: this explorer runs executions `offset, offset + stride, ...` of the
+    /// seed sequence (several workers splitting one exploration's seeds); 0 and 1 alone.
+    pub execution_offset: u64,
+    pub execution_stride: u64,
 }
 
 impl Default for ExplorerConfig {
@@ -104,6 +108,8 @@ impl Default for ExplorerConfig {
             token: None,
             settings: Vec::new(),
             python_version: (3, 11),
+            execution_offset: 0,
+            execution_stride: 1,
         }
     }
 }

@@ -22,6 +22,10 @@ use crate::token::{decode_token, encode_token, Deviation, Token};
 pub struct Explorer {
     strategy: Strategy,
     seed: u64,
+    /// Random and PCT: execution `k` of this explorer is number `offset + stride * k` of
+    /// the seed sequence.
+    execution_offset: u64,
+    execution_stride: u64,
     max_executions: Option<u64>,
     max_seconds: Option<f64>,
     stop_on_first: bool,
@@ -81,6 +85,12 @@ impl Explorer {
                 });
             }
         }
+        if config.execution_stride == 0 {
+            return Err(ConfigError::NotPositive {
+                argument: "execution_stride",
+                value: "0".into(),
+            });
+        }
         if config.pct_depth == 0 {
             return Err(ConfigError::NotPositive {
                 argument: "pct_depth",
@@ -125,6 +135,8 @@ impl Explorer {
         Ok(Explorer {
             strategy: config.strategy,
             seed: config.seed,
+            execution_offset: config.execution_offset,
+            execution_stride: config.execution_stride,
             max_executions,
             max_seconds: config.max_seconds,
             stop_on_first: config.stop_on_first,
@@ -175,7 +187,11 @@ impl Explorer {
         }
         let seed = match self.strategy {
             Strategy::Dfs | Strategy::Dpor => self.seed,
-            Strategy::Random | Strategy::Pct => mix(self.seed, self.started),
+            Strategy::Random | Strategy::Pct => mix(
+                self.seed,
+                self.execution_offset
+                    .wrapping_add(self.execution_stride.wrapping_mul(self.started)),
+            ),
             Strategy::Replay => self.execution_seed,
         };
         if !self.scheduler.new_execution(seed) {

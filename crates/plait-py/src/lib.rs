@@ -109,6 +109,8 @@ impl Explorer {
         token = None,
         settings = Vec::new(),
         python_version = (3, 11),
+        execution_offset = 0,
+        execution_stride = 1,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -123,6 +125,8 @@ impl Explorer {
         token: Option<String>,
         settings: Vec<u8>,
         python_version: (u8, u8),
+        execution_offset: i64,
+        execution_stride: i64,
     ) -> PyResult<Self> {
         let strategy: Strategy = strategy.parse().map_err(|e| config_err(&e))?;
         let seed = u64::try_from(seed).map_err(|_| {
@@ -146,6 +150,8 @@ impl Explorer {
             token,
             settings,
             python_version,
+            execution_offset: count_arg("execution_offset", execution_offset, true)?,
+            execution_stride: count_arg("execution_stride", execution_stride, false)?,
         };
         let inner = CoreExplorer::new(config).map_err(|e| config_err(&e))?;
         Ok(Explorer {

@@ -2,8 +2,9 @@
 
 psycopg's classes are Python: plait patches ``Cursor.execute`` / ``executemany``,
 ``Connection.commit`` / ``rollback`` / ``close``, ``Transaction.__exit__`` and
-``Connection.wait`` in place, once, at an exploration's first execution (when psycopg is
-imported), so connections made before it (module-level, pools, fixtures) are covered.
+``Connection.wait`` (and their ``Async`` twins, but ``wait``) in place, once, at an
+exploration's first execution (when psycopg is imported), so connections made before it
+(module-level, pools, fixtures) are covered.
 Outside an execution each costs one global lookup.
 
 Waiting in the server: psycopg runs each statement as a generator over the socket, consumed
@@ -305,6 +306,73 @@ def _cancel(conn: Any, gen: Any, fileno: int, original: Any, interval: float) ->
         pass
 
 
+# -- asyncio: AsyncCursor / AsyncConnection ----------------------------------------------------
+# Inside a task the statement's footprint joins the task step that sends it; the task then
+# awaits the answer on its socket (a lock another task's transaction holds keeps it waiting
+# there, while the loop runs the others).
+async def _statement_async(conn: Any, sql: str, params: Any, call: Any) -> Any:
+    db = identity(conn)
+    _PIDS[conn.info.backend_pid] = id(conn)
+    parsed = sql_step.statement(db, sql, params, conn_id=id(conn), dialect="postgres",
+                                schema=_schema_of(conn, db),
+                                in_transaction=_in_transaction(conn),
+                                isolation=_isolation(conn))
+    try:
+        return await call()
+    finally:
+        _after(conn, db, parsed)
+
+
+async def _aexecute(self: Any, query: Any, params: Any = None, **kwargs: Any) -> Any:
+    conn = self._conn
+    original = _PATCHED[(_ASYNC_CURSOR, "execute")]
+    if not _actor_thread() or getattr(conn, "_plait_private", False):
+        return await original(self, query, params, **kwargs)
+    return await _statement_async(conn, _text(conn, query), params,
+                                  lambda: original(self, query, params, **kwargs))
+
+
+async def _aexecutemany(self: Any, query: Any, params_seq: Any, **kwargs: Any) -> Any:
+    conn = self._conn
+    original = _PATCHED[(_ASYNC_CURSOR, "executemany")]
+    if not _actor_thread() or getattr(conn, "_plait_private", False):
+        return await original(self, query, params_seq, **kwargs)
+    rows = list(params_seq)
+    return await _statement_async(conn, _text(conn, query), rows[0] if len(rows) == 1 else None,
+                                  lambda: original(self, query, rows, **kwargs))
+
+
+def _aending(name: str, sql: str) -> Any:
+    async def method(self: Any) -> Any:
+        original = _PATCHED[(_ASYNC_CONNECTION, name)]
+        if not _actor_thread() or getattr(self, "_plait_private", False):
+            return await original(self)
+        from psycopg.pq import TransactionStatus
+
+        if self.closed or self.info.transaction_status == TransactionStatus.IDLE:
+            return await original(self)
+        return await _statement_async(self, sql, None, lambda: original(self))
+
+    method.__name__ = name
+    return method
+
+
+async def _atransaction_exit(self: Any, exc_type: Any, exc_val: Any, exc_tb: Any) -> Any:
+    original = _PATCHED[(_ASYNC_TRANSACTION, "__aexit__")]
+    conn = self._conn
+    if not _actor_thread() or getattr(conn, "_plait_private", False) or conn.closed:
+        return await original(self, exc_type, exc_val, exc_tb)
+    if getattr(self, "_outer_transaction", False):
+        sql = "COMMIT" if exc_type is None else "ROLLBACK"
+    else:
+        sql = "RELEASE SAVEPOINT" if exc_type is None else "ROLLBACK TO SAVEPOINT"
+    return await _statement_async(conn, sql, None,
+                                  lambda: original(self, exc_type, exc_val, exc_tb))
+
+
+_ASYNC_CURSOR: Any = None
+_ASYNC_CONNECTION: Any = None
+_ASYNC_TRANSACTION: Any = None
 _CONNECTION: Any = None
 _TRANSACTION: Any = None
 _ORIGINAL_EXECUTE: Any = None
@@ -314,12 +382,16 @@ _ORIGINAL_MANY: Any = None
 def install() -> None:
     """Patch psycopg's classes (once; they stay patched, passing through outside executions)."""
     global _CONNECTION, _TRANSACTION, _ORIGINAL_EXECUTE, _ORIGINAL_MANY
+    global _ASYNC_CURSOR, _ASYNC_CONNECTION, _ASYNC_TRANSACTION
     if _PATCHED:
         return
     import psycopg
 
     _CONNECTION, _TRANSACTION = psycopg.Connection, psycopg.Transaction
-    sql_step.DRIVER_HOOKS.append(lambda conn: isinstance(conn, psycopg.Connection))
+    _ASYNC_CURSOR, _ASYNC_CONNECTION = psycopg.AsyncCursor, psycopg.AsyncConnection
+    _ASYNC_TRANSACTION = psycopg.AsyncTransaction
+    sql_step.DRIVER_HOOKS.append(
+        lambda conn: isinstance(conn, psycopg.Connection | psycopg.AsyncConnection))
     _ORIGINAL_EXECUTE = psycopg.Cursor.execute
     _ORIGINAL_MANY = psycopg.Cursor.executemany
     for owner, name, replacement in (
@@ -329,6 +401,12 @@ def install() -> None:
             (psycopg.Connection, "rollback", _ending("rollback", "ROLLBACK")),
             (psycopg.Connection, "close", _ending("close", "ROLLBACK")),
             (psycopg.Connection, "wait", _wait),
-            (psycopg.Transaction, "__exit__", _transaction_exit)):
+            (psycopg.Transaction, "__exit__", _transaction_exit),
+            (psycopg.AsyncCursor, "execute", _aexecute),
+            (psycopg.AsyncCursor, "executemany", _aexecutemany),
+            (psycopg.AsyncConnection, "commit", _aending("commit", "COMMIT")),
+            (psycopg.AsyncConnection, "rollback", _aending("rollback", "ROLLBACK")),
+            (psycopg.AsyncConnection, "close", _aending("close", "ROLLBACK")),
+            (psycopg.AsyncTransaction, "__aexit__", _atransaction_exit)):
         _PATCHED[(owner, name)] = owner.__dict__[name]
         setattr(owner, name, replacement)

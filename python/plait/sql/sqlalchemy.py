@@ -32,16 +32,34 @@ def identity(conn: Any) -> str:
     url = conn.engine.url
     backend = url.get_backend_name()
     if backend == "sqlite":
-        database = url.database or ""
-        if database in ("", ":memory:"):
-            return f"sqlite:memory:{id(conn.connection.dbapi_connection)}"
-        return "sqlite:" + os.path.realpath(database)
+        info = conn.connection.info  # per DB-API connection, kept by SQLAlchemy
+        found = info.get("plait_db")
+        if found is None:
+            found = info["plait_db"] = _sqlite_file(conn.connection.dbapi_connection,
+                                                    url.database or "")
+        return str(found)
     host = url.host or url.query.get("host") or ""
     if isinstance(host, tuple):
         host = host[0]
     port = url.port or url.query.get("port") or 5432
     scheme = "postgresql" if backend == "postgresql" else backend
     return f"{scheme}:{host}:{port}/{url.database}"
+
+
+def _sqlite_file(dbapi: Any, database: str) -> str:
+    """The file the connection has open (an engine with a ``creator`` names none)."""
+    import sqlite3
+
+    if isinstance(dbapi, sqlite3.Connection):
+        try:
+            for _seq, name, path in sqlite3.Connection.execute(dbapi, "PRAGMA database_list"):
+                if name == "main":
+                    database = path or ""
+        except sqlite3.Error:
+            pass
+    if database in ("", ":memory:"):
+        return f"sqlite:memory:{id(dbapi)}"  # nobody else sees it
+    return "sqlite:" + os.path.realpath(database)
 
 
 def _driver_sees(conn: Any) -> bool:

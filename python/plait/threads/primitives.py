@@ -101,6 +101,12 @@ class _RealEvent:
     def clear(self) -> None:  # pragma: no cover - Thread never clears it
         pass
 
+    def _at_fork_reinit(self) -> None:
+        """In a forked child the stdlib resets every thread's locks (plait.workers forks)."""
+        self._gate = _allocate()
+        if not self._flag:
+            self._gate.acquire()
+
 
 _orig_start = threading.Thread.start
 _orig_init = threading.Thread.__init__

@@ -12,6 +12,7 @@ signal whose handler raises :class:`ExecutionOver` (lock acquires, sleeps, socke
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 import time
@@ -73,6 +74,19 @@ def _on_signal(signum: int, frame: Any) -> None:
             and not is_plait_file(frame.f_code.co_filename):
         current[0].interrupting = False
         raise ExecutionOver
+
+
+def _after_fork_in_child() -> None:
+    """A forked child (plait.workers) has no watchdog thread, and the lock may have been
+    held by it at the fork: start from nothing."""
+    global _state_lock, _started
+    _state_lock = _allocate()
+    _started = False
+    _watched.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class watching:
