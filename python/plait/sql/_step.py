@@ -23,6 +23,7 @@ deadlock naming each waiter's lock and the open transactions' statements.
 
 from __future__ import annotations
 
+import _thread
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -107,6 +108,12 @@ def active() -> bool:
     """Is the calling thread an actor of a running execution (statements are steps)?"""
     sched = _step._SCHED
     return sched is not None and not sched.over and sched.me() is not None
+
+
+def may_step() -> bool:
+    """:func:`active`, and not inside an ``external_call`` (plait's own ``reset_tables``):
+    that call is the step, the statements it runs are not steps of their own."""
+    return active() and not (_step._QUIET and _step._QUIET.get(_thread.get_ident()))
 
 
 def statement(db: str, sql: str, params: Any = None, *, conn_id: Any, dialect: str,

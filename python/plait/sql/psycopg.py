@@ -44,14 +44,6 @@ def identity(conn: Any) -> str:
     return f"postgresql:{info.host}:{info.port}/{info.dbname}"
 
 
-def _actor_thread() -> bool:
-    sched = _step._SCHED
-    if sched is None or sched.over:
-        return False
-    actor = sched.me()
-    if actor is None:
-        return False
-    return not (_step._QUIET and _step._QUIET.get(_thread.get_ident()))
 
 
 def _monitor(conn: Any, db: str) -> Any:
@@ -202,7 +194,7 @@ def _after(conn: Any, db: str, parsed: Any) -> None:
 # -- the patched methods -------------------------------------------------------------------------
 def _execute(self: Any, query: Any, params: Any = None, **kwargs: Any) -> Any:
     conn = self._conn
-    if not _actor_thread() or getattr(conn, "_plait_private", False):
+    if not sql_step.may_step() or getattr(conn, "_plait_private", False):
         return _ORIGINAL_EXECUTE(self, query, params, **kwargs)
     return _statement(conn, _text(conn, query), params,
                       lambda: _ORIGINAL_EXECUTE(self, query, params, **kwargs))
@@ -211,7 +203,7 @@ def _execute(self: Any, query: Any, params: Any = None, **kwargs: Any) -> Any:
 def _executemany(self: Any, query: Any, params_seq: Any, **kwargs: Any) -> Any:
     conn = self._conn
     original = _ORIGINAL_MANY
-    if not _actor_thread() or getattr(conn, "_plait_private", False):
+    if not sql_step.may_step() or getattr(conn, "_plait_private", False):
         return original(self, query, params_seq, **kwargs)
     rows = list(params_seq)
     return _statement(conn, _text(conn, query), rows[0] if len(rows) == 1 else None,
@@ -221,7 +213,7 @@ def _executemany(self: Any, query: Any, params_seq: Any, **kwargs: Any) -> Any:
 def _ending(name: str, sql: str) -> Any:
     def method(self: Any) -> Any:
         original = _PATCHED[(_CONNECTION, name)]
-        if not _actor_thread() or getattr(self, "_plait_private", False):
+        if not sql_step.may_step() or getattr(self, "_plait_private", False):
             return original(self)
         from psycopg.pq import TransactionStatus
 
@@ -236,7 +228,7 @@ def _ending(name: str, sql: str) -> Any:
 def _transaction_exit(self: Any, exc_type: Any, exc_val: Any, exc_tb: Any) -> Any:
     original = _PATCHED[(_TRANSACTION, "__exit__")]
     conn = self._conn
-    if not _actor_thread() or getattr(conn, "_plait_private", False) or conn.closed:
+    if not sql_step.may_step() or getattr(conn, "_plait_private", False) or conn.closed:
         return original(self, exc_type, exc_val, exc_tb)
     outer = getattr(self, "_outer_transaction", False)
     if outer:
@@ -251,7 +243,7 @@ def _wait(self: Any, gen: Any, interval: float = 0.1, timeout: float | None = No
     original = _PATCHED[(_CONNECTION, "wait")]
     ident = _thread.get_ident()
     running = _IN_STATEMENT.get(ident)
-    if running is None or not _actor_thread() or timeout is not None \
+    if running is None or not sql_step.may_step() or timeout is not None \
             or getattr(self, "_plait_private", False):
         return original(self, gen, interval, timeout)
     db, conn_id, what = running
@@ -326,7 +318,7 @@ async def _statement_async(conn: Any, sql: str, params: Any, call: Any) -> Any:
 async def _aexecute(self: Any, query: Any, params: Any = None, **kwargs: Any) -> Any:
     conn = self._conn
     original = _PATCHED[(_ASYNC_CURSOR, "execute")]
-    if not _actor_thread() or getattr(conn, "_plait_private", False):
+    if not sql_step.may_step() or getattr(conn, "_plait_private", False):
         return await original(self, query, params, **kwargs)
     return await _statement_async(conn, _text(conn, query), params,
                                   lambda: original(self, query, params, **kwargs))
@@ -335,7 +327,7 @@ async def _aexecute(self: Any, query: Any, params: Any = None, **kwargs: Any) ->
 async def _aexecutemany(self: Any, query: Any, params_seq: Any, **kwargs: Any) -> Any:
     conn = self._conn
     original = _PATCHED[(_ASYNC_CURSOR, "executemany")]
-    if not _actor_thread() or getattr(conn, "_plait_private", False):
+    if not sql_step.may_step() or getattr(conn, "_plait_private", False):
         return await original(self, query, params_seq, **kwargs)
     rows = list(params_seq)
     return await _statement_async(conn, _text(conn, query), rows[0] if len(rows) == 1 else None,
@@ -345,7 +337,7 @@ async def _aexecutemany(self: Any, query: Any, params_seq: Any, **kwargs: Any) -
 def _aending(name: str, sql: str) -> Any:
     async def method(self: Any) -> Any:
         original = _PATCHED[(_ASYNC_CONNECTION, name)]
-        if not _actor_thread() or getattr(self, "_plait_private", False):
+        if not sql_step.may_step() or getattr(self, "_plait_private", False):
             return await original(self)
         from psycopg.pq import TransactionStatus
 
@@ -360,7 +352,7 @@ def _aending(name: str, sql: str) -> Any:
 async def _atransaction_exit(self: Any, exc_type: Any, exc_val: Any, exc_tb: Any) -> Any:
     original = _PATCHED[(_ASYNC_TRANSACTION, "__aexit__")]
     conn = self._conn
-    if not _actor_thread() or getattr(conn, "_plait_private", False) or conn.closed:
+    if not sql_step.may_step() or getattr(conn, "_plait_private", False) or conn.closed:
         return await original(self, exc_type, exc_val, exc_tb)
     if getattr(self, "_outer_transaction", False):
         sql = "COMMIT" if exc_type is None else "ROLLBACK"

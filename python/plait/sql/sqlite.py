@@ -21,7 +21,6 @@ from __future__ import annotations
 import os
 import sqlite3
 import weakref
-from _thread import get_ident as _get_ident
 from collections.abc import Iterable
 from typing import Any
 
@@ -162,11 +161,8 @@ def _busy(exc: sqlite3.OperationalError) -> bool:
 
 def _prepare(conn: Any) -> _State | None:
     """The connection's state, once the running actor may take steps; else None."""
-    sched = _step._SCHED
-    if sched is None or sched.over or sched.me() is None:
+    if not sql_step.may_step():
         return None
-    if _step._QUIET and _step._QUIET.get(_get_ident()):
-        return None  # inside an external_call (plait's reset_tables): that call is the step
     state: _State | None = conn.__dict__.get("_plait")
     if state is None:
         return None
