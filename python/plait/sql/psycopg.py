@@ -192,9 +192,22 @@ def _after(conn: Any, db: str, parsed: Any) -> None:
 
 
 # -- the patched methods -------------------------------------------------------------------------
+def _steps(conn: Any) -> bool:
+    """Are ``conn``'s statements steps here (a running actor's, on a user's connection)?"""
+    return sql_step.may_step() and not getattr(conn, "_plait_private", False)
+
+
+def _exit_sql(transaction: Any, exc_type: Any) -> str:
+    """What leaving a ``transaction()`` block sends: the outer one ends the transaction,
+    a nested one its savepoint."""
+    if getattr(transaction, "_outer_transaction", False):
+        return "COMMIT" if exc_type is None else "ROLLBACK"
+    return "RELEASE SAVEPOINT" if exc_type is None else "ROLLBACK TO SAVEPOINT"
+
+
 def _execute(self: Any, query: Any, params: Any = None, **kwargs: Any) -> Any:
     conn = self._conn
-    if not sql_step.may_step() or getattr(conn, "_plait_private", False):
+    if not _steps(conn):
         return _ORIGINAL_EXECUTE(self, query, params, **kwargs)
     return _statement(conn, _text(conn, query), params,
                       lambda: _ORIGINAL_EXECUTE(self, query, params, **kwargs))
@@ -203,7 +216,7 @@ def _execute(self: Any, query: Any, params: Any = None, **kwargs: Any) -> Any:
 def _executemany(self: Any, query: Any, params_seq: Any, **kwargs: Any) -> Any:
     conn = self._conn
     original = _ORIGINAL_MANY
-    if not sql_step.may_step() or getattr(conn, "_plait_private", False):
+    if not _steps(conn):
         return original(self, query, params_seq, **kwargs)
     rows = list(params_seq)
     return _statement(conn, _text(conn, query), rows[0] if len(rows) == 1 else None,
@@ -213,7 +226,7 @@ def _executemany(self: Any, query: Any, params_seq: Any, **kwargs: Any) -> Any:
 def _ending(name: str, sql: str) -> Any:
     def method(self: Any) -> Any:
         original = _PATCHED[(_CONNECTION, name)]
-        if not sql_step.may_step() or getattr(self, "_plait_private", False):
+        if not _steps(self):
             return original(self)
         from psycopg.pq import TransactionStatus
 
@@ -228,14 +241,9 @@ def _ending(name: str, sql: str) -> Any:
 def _transaction_exit(self: Any, exc_type: Any, exc_val: Any, exc_tb: Any) -> Any:
     original = _PATCHED[(_TRANSACTION, "__exit__")]
     conn = self._conn
-    if not sql_step.may_step() or getattr(conn, "_plait_private", False) or conn.closed:
+    if not _steps(conn) or conn.closed:
         return original(self, exc_type, exc_val, exc_tb)
-    outer = getattr(self, "_outer_transaction", False)
-    if outer:
-        sql = "COMMIT" if exc_type is None else "ROLLBACK"
-    else:
-        sql = "RELEASE SAVEPOINT" if exc_type is None else "ROLLBACK TO SAVEPOINT"
-    return _statement(conn, sql, None, lambda: original(self, exc_type, exc_val, exc_tb))
+    return _statement(conn, _exit_sql(self, exc_type), None, lambda: original(self, exc_type, exc_val, exc_tb))
 
 
 def _wait(self: Any, gen: Any, interval: float = 0.1, timeout: float | None = None) -> Any:
@@ -243,8 +251,7 @@ def _wait(self: Any, gen: Any, interval: float = 0.1, timeout: float | None = No
     original = _PATCHED[(_CONNECTION, "wait")]
     ident = _thread.get_ident()
     running = _IN_STATEMENT.get(ident)
-    if running is None or not sql_step.may_step() or timeout is not None \
-            or getattr(self, "_plait_private", False):
+    if running is None or timeout is not None or not _steps(self):
         return original(self, gen, interval, timeout)
     db, conn_id, what = running
     from psycopg import waiting
@@ -318,7 +325,7 @@ async def _statement_async(conn: Any, sql: str, params: Any, call: Any) -> Any:
 async def _aexecute(self: Any, query: Any, params: Any = None, **kwargs: Any) -> Any:
     conn = self._conn
     original = _PATCHED[(_ASYNC_CURSOR, "execute")]
-    if not sql_step.may_step() or getattr(conn, "_plait_private", False):
+    if not _steps(conn):
         return await original(self, query, params, **kwargs)
     return await _statement_async(conn, _text(conn, query), params,
                                   lambda: original(self, query, params, **kwargs))
@@ -327,7 +334,7 @@ async def _aexecute(self: Any, query: Any, params: Any = None, **kwargs: Any) ->
 async def _aexecutemany(self: Any, query: Any, params_seq: Any, **kwargs: Any) -> Any:
     conn = self._conn
     original = _PATCHED[(_ASYNC_CURSOR, "executemany")]
-    if not sql_step.may_step() or getattr(conn, "_plait_private", False):
+    if not _steps(conn):
         return await original(self, query, params_seq, **kwargs)
     rows = list(params_seq)
     return await _statement_async(conn, _text(conn, query), rows[0] if len(rows) == 1 else None,
@@ -337,7 +344,7 @@ async def _aexecutemany(self: Any, query: Any, params_seq: Any, **kwargs: Any) -
 def _aending(name: str, sql: str) -> Any:
     async def method(self: Any) -> Any:
         original = _PATCHED[(_ASYNC_CONNECTION, name)]
-        if not sql_step.may_step() or getattr(self, "_plait_private", False):
+        if not _steps(self):
             return await original(self)
         from psycopg.pq import TransactionStatus
 
@@ -352,13 +359,9 @@ def _aending(name: str, sql: str) -> Any:
 async def _atransaction_exit(self: Any, exc_type: Any, exc_val: Any, exc_tb: Any) -> Any:
     original = _PATCHED[(_ASYNC_TRANSACTION, "__aexit__")]
     conn = self._conn
-    if not sql_step.may_step() or getattr(conn, "_plait_private", False) or conn.closed:
+    if not _steps(conn) or conn.closed:
         return await original(self, exc_type, exc_val, exc_tb)
-    if getattr(self, "_outer_transaction", False):
-        sql = "COMMIT" if exc_type is None else "ROLLBACK"
-    else:
-        sql = "RELEASE SAVEPOINT" if exc_type is None else "ROLLBACK TO SAVEPOINT"
-    return await _statement_async(conn, sql, None,
+    return await _statement_async(conn, _exit_sql(self, exc_type), None,
                                   lambda: original(self, exc_type, exc_val, exc_tb))
 
 
