@@ -1,5 +1,6 @@
-"""Size of the HTML timeline (--plait-html) for a failure of about 200 steps, beside the
-text report of the same failure. Run: .venv/bin/python benches/html_bench.py"""
+"""Size of the HTML timeline (--plait-html) for failures of about 50, 200 and 300 steps, beside
+the text report of the same failure, and its bytes per step against the smallest one's (1.0x
+means linear). Run: .venv/bin/python benches/html_bench.py"""
 
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ def program(rounds: int):  # type: ignore[no-untyped-def]
 
 
 def main() -> None:
+    first_rate: float | None = None
     with tempfile.TemporaryDirectory() as out:
         for rounds in (5, 25, 40):
             started = time.perf_counter()
@@ -48,8 +50,11 @@ def main() -> None:
                             if line[:6].strip().isdigit() and "  t=" in line)
                 size = os.path.getsize(path)
                 text = len(failure.report.encode())
+                rate = size / max(steps, 1)
+                first_rate = first_rate or rate
                 print(f"{rounds:>3} rounds: {steps:>4} steps, HTML {size / 1024:7.1f} KiB "
-                      f"({size / max(steps, 1):.0f} B/step), text report {text / 1024:6.1f} KiB, "
+                      f"({rate:.0f} B/step, {rate / first_rate:.2f}x the first's), "
+                      f"text report {text / 1024:6.1f} KiB, "
                       f"HTML/text {size / text:.1f}x, {time.perf_counter() - started:.2f}s")
             else:
                 print(f"{rounds} rounds: no failure found", file=sys.stderr)

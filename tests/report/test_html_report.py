@@ -18,6 +18,9 @@ from plait.errors import InterleavingFailure
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "aio"))
 from aio_programs import thread_and_task
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benches"))
+from html_bench import program  # the two-thread counter the size bench measures
+
 THREADS = '''
 import threading
 import plait
@@ -155,6 +158,18 @@ def test_page_works_in_headless_chromium(pytester: pytest.Pytester) -> None:
             assert detail.is_visible()
             assert "c.value = v + 1" in detail.inner_text()
             assert page.locator(".detail:visible").count() == 1
+            # its conflict's other accesses are highlighted: the steps and the conflict's entry
+            conflicts = page.locator(f'.step[data-step="{number}"]').get_attribute("data-conflicts")
+            assert conflicts
+            related = page.locator(".step.related")
+            assert related.count() >= 3  # MainThread's read and both adders' accesses
+            assert page.locator(".step.conflict:not(.related)").count() == 0
+            assert page.locator(f'li.related[data-conflict="{conflicts.split()[0]}"]').count() == 1
+            # the conflict is rendered once and named by a link in the detail
+            conflict_link = detail.locator("a.conflictlink").first
+            target = conflict_link.get_attribute("href")
+            assert target and page.locator(target).count() == 1
+            assert page.locator(f"{target} a.steplink").count() >= 3
             # a conflict link jumps to the other step
             link = detail.locator("a.steplink").first
             other = link.get_attribute("data-step")
@@ -168,3 +183,72 @@ def test_page_works_in_headless_chromium(pytester: pytest.Pytester) -> None:
         finally:
             browser.close()
     assert problems == []
+
+
+def _report(directory: Path, rounds: int) -> tuple[int, str]:
+    """(steps, page) of the HTML report of the bench's two-thread counter's lost update."""
+    with pytest.raises(InterleavingFailure) as caught:
+        plait.explore(html=str(directory), shrink=False)(program(rounds)).explore()
+    (path,) = caught.value.result.html[-1:]
+    page = Path(path).read_text(encoding="utf-8")
+    match = re.search(r"Steps, in the order they ran: (\d+) steps", page)
+    assert match, page[:2000]
+    return int(match.group(1)), page
+
+
+BYTES_PER_STEP = 1600  # about 1.07 KB/step today; the quadratic page was 3.8 KB/step at 216 steps
+
+
+def test_report_size_grows_linearly_with_the_steps(tmp_path: Path) -> None:
+    small_steps, small = _report(tmp_path / "small", 5)
+    large_steps, large = _report(tmp_path / "large", 36)
+    assert 40 <= small_steps <= 80 and large_steps >= 280, (small_steps, large_steps)
+    small_rate = len(small.encode()) / small_steps
+    large_rate = len(large.encode()) / large_steps
+    assert large_rate < BYTES_PER_STEP, f"{large_rate:.0f} bytes/step at {large_steps} steps"
+    # near linear: six times the steps cost at most 1.25 times the bytes per step
+    assert large_rate < 1.25 * small_rate, (small_rate, large_rate)
+    # one conflict (Counter.value), rendered once: every access linked to its step there, and
+    # each step's detail links at most the nearest other actor's access before and after it
+    assert large.count('<li id="conflict-0" data-conflict="0">') == 1
+    assert 'id="conflict-1"' not in large
+    details = re.findall(r'<div class="detail" data-step="(\d+)" hidden>(.*?)</div>', large, re.S)
+    assert len(details) == large_steps
+    conflicting = 0
+    for _number, body in details:
+        for paragraph in re.findall(r"<p>Conflicts on (.*?)</p>", body):
+            conflicting += 1
+            assert 'href="#conflict-0"' in paragraph
+            assert paragraph.count('class="steplink"') <= 2
+    assert conflicting == large.count('data-conflicts="0"') >= 2 * 36
+
+
+def _timeline(actors: list[int]):  # type: ignore[no-untyped-def]
+    from plait.timeline import Conflict, Entry, Timeline, Touch
+
+    entries = [Entry(n, actor, f"a{actor}", "thread", "writes x", None, 0.0)
+               for n, actor in enumerate(actors, 1)]
+    # every step touches x, some twice (a read then a write in one step), one with no step
+    touches = [Touch(f"a{e.actor}", bool(e.number % 2), None, e.number)
+               for e in entries for _ in range(1 + e.number % 3 // 2)]
+    touches.insert(len(touches) // 2, Touch("outside", True, None, None))
+    return Timeline(entries, [], [Conflict("x", "", touches)])
+
+
+def test_conflict_neighbours_agree_with_a_brute_force_scan() -> None:
+    import random
+
+    from plait.html_report import _neighbours
+
+    chooser = random.Random(14)
+    cases = [[], [0], [0, 0, 0], [0, 1], [0, 0, 1, 1, 0], [0, 1, 2, 0, 1, 2]]
+    cases += [[chooser.randrange(3) for _ in range(chooser.randrange(1, 30))] for _ in range(200)]
+    for actors in cases:
+        timeline = _timeline(actors)
+        found = _neighbours(timeline)
+        for number, actor in enumerate(actors, 1):
+            before = [n for n, a in enumerate(actors[:number - 1], 1) if a != actor]
+            after = [n for n, a in enumerate(actors[number:], number + 1) if a != actor]
+            expected = (before[-1] if before else None, after[0] if after else None)
+            assert found[(0, number)] == expected, (actors, number)
+        assert len(found) == len(actors)
