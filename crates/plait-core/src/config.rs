@@ -67,7 +67,10 @@ impl FromStr for Strategy {
             "random" => Ok(Strategy::Random),
             "pct" => Ok(Strategy::Pct),
             "replay" => Ok(Strategy::Replay),
-            other => Err(ConfigError::UnknownStrategy(other.to_string())),
+            other => Err(ConfigError::UnknownStrategy {
+                name: other.to_string(),
+                known: Strategy::NAMES,
+            }),
         }
     }
 }

@@ -1,5 +1,9 @@
 //! Error types. Each message says what went wrong and what the user can do about it,
 //! because these messages reach the Python user unchanged.
+//!
+//! This module is a leaf: it imports no other module of the crate (the values a message
+//! names, such as the accepted strategy names or the token version, travel in the error),
+//! so `config` and `token` can depend on it without a cycle.
 
 use std::fmt;
 
@@ -8,8 +12,8 @@ use std::fmt;
 pub enum TokenError {
     /// The text does not start with `plait<version>:`.
     NotAToken,
-    /// `plaitN:` with an N this build does not know.
-    UnsupportedVersion(String),
+    /// `plaitN:` with an N this build does not know; `known` is the version it reads.
+    UnsupportedVersion { got: String, known: u8 },
     /// A character outside the base64url alphabet, at this position in the token text.
     BadBase64 { position: usize },
     /// The payload ends in the middle of a field.
@@ -30,10 +34,9 @@ impl fmt::Display for TokenError {
             TokenError::NotAToken => {
                 write!(f, "not a plait token: a token starts with 'plait1:'")
             }
-            TokenError::UnsupportedVersion(v) => write!(
+            TokenError::UnsupportedVersion { got, known } => write!(
                 f,
-                "token version {v} is not supported by this plait (knows version {})",
-                crate::token::VERSION
+                "token version {got} is not supported by this plait (knows version {known})"
             ),
             TokenError::BadBase64 { position } => write!(
                 f,
@@ -65,7 +68,11 @@ impl std::error::Error for TokenError {}
 /// A configuration that cannot be explored; names the argument and the accepted values.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ConfigError {
-    UnknownStrategy(String),
+    /// A strategy name that is not one of `known` (the names the engine accepts).
+    UnknownStrategy {
+        name: String,
+        known: &'static [&'static str],
+    },
     /// A budget or bound that must be positive was not; `argument` is its Python name.
     NotPositive {
         argument: &'static str,
@@ -85,10 +92,10 @@ pub enum ConfigError {
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ConfigError::UnknownStrategy(name) => write!(
+            ConfigError::UnknownStrategy { name, known } => write!(
                 f,
                 "unknown strategy {name:?}: use one of {}",
-                crate::config::Strategy::NAMES.join(", ")
+                known.join(", ")
             ),
             ConfigError::NotPositive { argument, value } => {
                 write!(f, "{argument} must be positive, got {value}")

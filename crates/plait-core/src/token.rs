@@ -94,7 +94,10 @@ pub fn decode_token(text: &str) -> Result<Token, TokenError> {
     };
     let version = r.byte("version")?;
     if version != VERSION {
-        return Err(TokenError::UnsupportedVersion(version.to_string()));
+        return Err(TokenError::UnsupportedVersion {
+            got: version.to_string(),
+            known: VERSION,
+        });
     }
     let strategy = r.byte("strategy")?;
     let python_version = (r.byte("python version")?, r.byte("python version")?);
@@ -148,7 +151,10 @@ fn strip_prefix(text: &str) -> Result<&str, TokenError> {
     };
     match rest.split_once(':') {
         Some((v, _)) if !v.is_empty() && v.len() <= 20 && v.bytes().all(|b| b.is_ascii_digit()) => {
-            Err(TokenError::UnsupportedVersion(v.to_string()))
+            Err(TokenError::UnsupportedVersion {
+                got: v.to_string(),
+                known: VERSION,
+            })
         }
         _ => Err(TokenError::NotAToken),
     }
