@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
+import sysconfig
 import threading
 
 
@@ -20,6 +22,10 @@ def _dirs(path: str) -> tuple[str, ...]:
 PLAIT_DIRS = _dirs(__file__)
 ASYNCIO_DIRS = _dirs(asyncio.__file__)
 THREADING_FILES = tuple({os.path.abspath(threading.__file__), os.path.realpath(threading.__file__)})
+_STDLIB = {os.path.dirname(os.__file__)} | {
+    path for key in ("stdlib", "platstdlib") if (path := sysconfig.get_paths().get(key))}
+STDLIB_DIRS = tuple(sorted({convert(p) + os.sep for p in _STDLIB
+                            for convert in (os.path.abspath, os.path.realpath)}))
 
 _cache: dict[str, bool] = {}
 _lib_cache: dict[str, bool] = {}
@@ -45,3 +51,27 @@ def is_library_file(filename: str) -> bool:
             or real in THREADING_FILES
         _lib_cache[filename] = known
     return known
+
+
+def short_path(path: str) -> str:
+    """``path`` relative to the working directory when it lies inside it, as reports show it."""
+    if path.startswith("<"):
+        return path
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:  # pragma: no cover - another drive on Windows
+        return path
+    return path if rel.startswith("..") else rel
+
+
+def user_frame(depth: int = 2) -> tuple[str, int, str] | None:
+    """(file, line, function) of the innermost frame, ``depth`` frames up from the caller of
+    this function's caller, that is neither the standard library's nor plait's."""
+    frame: object = sys._getframe(depth)
+    while frame is not None:
+        code = frame.f_code  # type: ignore[attr-defined]
+        name = code.co_filename
+        if not name.startswith(STDLIB_DIRS) and not is_plait_file(name):
+            return (name, frame.f_lineno, code.co_name)  # type: ignore[attr-defined]
+        frame = frame.f_back  # type: ignore[attr-defined]
+    return None

@@ -9,7 +9,7 @@ from typing import Any, Protocol, TypeVar
 
 from plait import settings
 from plait.errors import ConfigError, InterleavingFailure
-from plait.runner import ExplorationResult
+from plait.result import ExplorationResult
 
 F = TypeVar("F", bound=Callable[..., Any])
 

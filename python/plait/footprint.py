@@ -15,6 +15,7 @@ tuples of plain values hashed by :func:`key_hash` with blake2b over a typed enco
 from __future__ import annotations
 
 import hashlib
+import itertools
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,3 +81,12 @@ def key_hash(key: Key) -> int:
         _HASHES.clear()
     _HASHES[key] = value
     return value
+
+
+_SEQ = itertools.count(1)
+
+
+def next_seq() -> int:
+    """The next position of a recorded step in the one order every driver's steps ran in
+    (increasing across executions; a timeline renumbers its steps from 1)."""
+    return next(_SEQ)

@@ -23,6 +23,7 @@ import os
 import re
 from typing import Any
 
+from plait._paths import short_path
 from plait.timeline import Entry, Timeline, at, build
 
 _CSS = """
@@ -153,8 +154,6 @@ def _neighbours(timeline: Timeline) -> Neighbours:
 
 
 def _detail(entry: Entry, timeline: Timeline, neighbours: Neighbours) -> str:
-    from plait.report import short_path
-
     parts = [f'<div class="detail" data-step="{entry.number}" hidden>',
              f"<h2>Step {entry.number}: {_e(entry.actor_name)}</h2>",
              f'<p class="mono">{_e(entry.what)}</p>',

@@ -13,7 +13,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Any
 
-from plait.report import short_path
+from plait._paths import short_path
 
 
 class RaceWarning(UserWarning):

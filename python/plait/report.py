@@ -2,36 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import traceback
 from typing import TYPE_CHECKING, Any
 
+from plait._paths import is_library_file, short_path
 from plait.errors import Deadlock
 from plait.timeline import Timeline, at, build
 
 if TYPE_CHECKING:
-    from plait.runner import ExplorationResult
-
-
-def short_path(path: str) -> str:
-    if path.startswith("<"):
-        return path
-    try:
-        rel = os.path.relpath(path)
-    except ValueError:  # pragma: no cover - another drive on Windows
-        return path
-    return path if rel.startswith("..") else rel
-
-
-def point_text(point: Any) -> str:
-    """'file:line in function (asyncio.sleep)' of a suspension point."""
-    loc, waits_in = point if point else (None, "")
-    if loc is None:
-        return "?"
-    text = f"{short_path(loc[0])}:{loc[1]} in {loc[2]}"
-    if waits_in and waits_in not in ("__await__", "__aenter__", "__aexit__"):
-        text += f" (asyncio.{waits_in})"
-    return text
+    from plait.result import ExplorationResult
 
 
 def format_timeline(timeline: Timeline) -> list[str]:
@@ -67,8 +46,6 @@ def format_conflicts(timeline: Timeline) -> list[str]:
 
 
 def _failing_line(error: BaseException) -> str:
-    from plait._paths import is_library_file
-
     frames = [f for f in traceback.extract_tb(error.__traceback__)
               if not is_library_file(f.filename)]
     if not frames:

@@ -132,8 +132,6 @@ def validate(options: Options) -> Options:
             f"plait option strategy={options.strategy!r} is not known; accepted: "
             f"{', '.join(STRATEGIES)}"
         )
-    from plait.threads.tracing import ATOMICITY, GRANULARITIES
-
     for name, value, accepted in (("granularity", options.granularity, GRANULARITIES),
                                   ("atomicity", options.atomicity, ATOMICITY),
                                   ("races", options.races, ("warn", "error", "ignore"))):
@@ -184,8 +182,9 @@ def validate(options: Options) -> Options:
 _SETTINGS_VERSION = 3  # 3 added the test's fingerprint; 2 is still read
 
 
-_GRANULARITY = ("access", "line", "sync")
-_ATOMICITY = ("free-threaded", "gil")
+# what a thread step is made of, and whether a bytecode is atomic (plait.threads.tracing)
+GRANULARITIES = ("access", "line", "sync")
+ATOMICITY = ("free-threaded", "gil")
 
 
 def test_fingerprint(name: str) -> int:
@@ -197,7 +196,7 @@ def test_fingerprint(name: str) -> int:
 def encode_settings(options: Options) -> bytes:
     """Semantics-changing settings as the token's opaque bytes: version, granularity and
     atomicity (one byte), timer slack (µs, varint), the test's fingerprint (4 bytes)."""
-    mode = _GRANULARITY.index(options.granularity) | (_ATOMICITY.index(options.atomicity) << 2)
+    mode = GRANULARITIES.index(options.granularity) | (ATOMICITY.index(options.atomicity) << 2)
     out = bytearray([_SETTINGS_VERSION, mode])
     value = round(options.timer_slack * 1_000_000)
     while True:
@@ -220,7 +219,7 @@ def token_test(data: bytes) -> int:
 def decode_settings(data: bytes) -> dict[str, Any]:
     if not data or data[0] not in (2, _SETTINGS_VERSION):
         raise ConfigError("the token's settings come from another plait version")
-    if len(data) < 3 or (data[1] & 3) >= len(_GRANULARITY) or (data[1] >> 2) >= len(_ATOMICITY):
+    if len(data) < 3 or (data[1] & 3) >= len(GRANULARITIES) or (data[1] >> 2) >= len(ATOMICITY):
         raise ConfigError("the token's settings are damaged")
     mode = data[1]
     value = shift = 0
@@ -229,8 +228,8 @@ def decode_settings(data: bytes) -> dict[str, Any]:
         shift += 7
         if not byte & 0x80:
             break
-    return {"timer_slack": value / 1_000_000, "granularity": _GRANULARITY[mode & 3],
-            "atomicity": _ATOMICITY[mode >> 2]}
+    return {"timer_slack": value / 1_000_000, "granularity": GRANULARITIES[mode & 3],
+            "atomicity": ATOMICITY[mode >> 2]}
 
 
 # Session-wide defaults, filled in by the pytest plugin from ini and command line.

@@ -7,25 +7,19 @@ logged, so the text report, the HTML report and anything else that shows an exec
 number its steps the same way. Only recording executions (the confirming replay of a
 failure, a replayed token) log steps; exploring pays nothing for this.
 
-It imports nothing of plait's at import time: the thread scheduler imports ``next_seq``.
+It sits above the drivers (it reads their recorded steps) and below the reports.
 """
 
 from __future__ import annotations
 
-import itertools
 import linecache
 from dataclasses import dataclass, field
 from typing import Any
 
+from plait._paths import short_path
+from plait.aio.trace import StepTrace
+
 Location = tuple[str, int, str]
-
-_SEQ = itertools.count(1)
-
-
-def next_seq() -> int:
-    """The next position in the timeline (increasing across executions; the timeline
-    renumbers its steps from 1)."""
-    return next(_SEQ)
 
 
 @dataclass
@@ -79,8 +73,6 @@ class Timeline:
 def build(trace: Any) -> Timeline:
     """The timeline of a recorded execution: a ``StepTrace`` (asyncio body, its ``threads``
     the thread-level run) or a thread run (``ThreadRun``)."""
-    from plait.aio.trace import StepTrace
-
     raw: list[tuple[int, str, Any]] = []  # (seq, kind, step)
     run = trace.threads if isinstance(trace, StepTrace) else trace
     loop_thread: set[int] = set()
@@ -146,8 +138,6 @@ def _entry(number: int, kind: str, step: Any, notes: list[str]) -> Entry:
 
 def describe_task_step(step: Any) -> tuple[str, Location | None]:
     """('starts; suspends at file:line in f', the suspension point) of a task step."""
-    from plait.report import point_text
-
     if not step.is_task_step():
         if step.actor_name.startswith("executor job"):
             return "ran to completion in a worker thread", None
@@ -192,8 +182,6 @@ def _conflicts(accesses: list[tuple[int, Any]], owner: list[int | None],
 
 
 def at(where: Location | None) -> str:
-    from plait.report import short_path
-
     return f" at {short_path(where[0])}:{where[1]}" if where else ""
 
 
@@ -217,3 +205,14 @@ def _explain(seq: list[tuple[int, Any, int | None]], what: str, names: dict[int,
                 return (f"{a} read {what}{at(read.where)}, then {b} wrote it{at(write.where)} "
                         f"before {a} read it again{at(later.where)}: the two reads disagree.")
     return ""
+
+
+def point_text(point: Any) -> str:
+    """'file:line in function (asyncio.sleep)' of a suspension point."""
+    loc, waits_in = point if point else (None, "")
+    if loc is None:
+        return "?"
+    text = f"{short_path(loc[0])}:{loc[1]} in {loc[2]}"
+    if waits_in and waits_in not in ("__await__", "__aenter__", "__aexit__"):
+        text += f" (asyncio.{waits_in})"
+    return text

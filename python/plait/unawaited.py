@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from typing import Any
 
+from plait._paths import short_path
+
 _FOUND: ContextVar[list[str] | None] = ContextVar("plait_unawaited", default=None)
 
 
@@ -27,8 +29,6 @@ def describe(coro: Any) -> str:
     origin = getattr(coro, "cr_origin", None)
     where = ""
     if origin:
-        from plait.report import short_path
-
         filename, line, function = origin[0]
         where = f", created at {short_path(filename)}:{line} in {function}"
         source = linecache.getline(filename, line).strip()

@@ -27,6 +27,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
+from plait import world
 from plait.aio.trace import StepTrace, describe_handle, task_location
 from plait.errors import Deadlock
 from plait.footprint import U64
@@ -615,3 +616,7 @@ def task_location_of_task(task: Any) -> str:
     from plait.aio.trace import format_location, suspension_point
 
     return format_location(suspension_point(task.get_coro()))
+
+
+# the worker threads behind run_in_executor / to_thread call the user's function for it
+world.add_trampolines(PlaitLoop.run_in_executor, _ExecutorJob.__call__)

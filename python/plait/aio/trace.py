@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from plait._paths import is_library_file
+from plait.footprint import next_seq
 
 Location = tuple[str, int, str]  # (filename, line, function)
 
@@ -118,8 +119,6 @@ class StepTrace:
 
     def step(self, actor: int, actor_name: str, callback: str, before: tuple[str, Any],
              after: tuple[str, Any], clock: float, first: int = 0, last: int = 0) -> None:
-        from plait.timeline import next_seq
-
         notes, self.pending_notes = self.pending_notes, []
         self.steps.append(Step(len(self.steps) + 1, actor, actor_name, callback, before, after,
                                clock, notes, next_seq(), first, last))

@@ -35,6 +35,7 @@ import threading
 import time
 from typing import Any
 
+from plait._paths import STDLIB_DIRS, is_plait_file, short_path, user_frame
 from plait.footprint import Access, key_hash
 from plait.threads.scheduler import Actor, ExecutionOver, Scheduler, _allocate
 
@@ -50,13 +51,9 @@ def _label(lock: Any, kind: str, name: str | None = None) -> str:
     if name is not None:  # the variable tells apart locks made on one line
         if created is None:
             return f"the {kind} `{name}`"
-        from plait.report import short_path
-
         return f"the {kind} `{name}` (created at {short_path(created[0])}:{created[1]})"
     if created is None:
         return f"a {kind} (0x{id(lock):x})"
-    from plait.report import short_path
-
     return f"the {kind} created at {short_path(created[0])}:{created[1]}"
 
 
@@ -84,13 +81,10 @@ def _creator_name(thing: Any) -> str | None:
 
 def _held_as(thing: Any) -> str | None:
     """The name the user's innermost frame holds ``thing`` by (a local, else a global)."""
-    from plait._paths import is_plait_file
-    from plait.threads.primitives import _STDLIB
-
     frame: Any = sys._getframe(3)
     while frame is not None:
         filename = frame.f_code.co_filename
-        if not filename.startswith(_STDLIB) and not is_plait_file(filename):
+        if not filename.startswith(STDLIB_DIRS) and not is_plait_file(filename):
             for scope in (frame.f_locals, frame.f_globals):
                 for name, value in scope.items():
                     if value is thing:
@@ -98,12 +92,6 @@ def _held_as(thing: Any) -> str | None:
             return None
         frame = frame.f_back
     return None
-
-
-def _user_frame(depth: int) -> tuple[str, int, str] | None:
-    from plait.threads.primitives import _user_frame as find
-
-    return find(depth + 1)
 
 
 class _Controlled:
@@ -134,7 +122,7 @@ class _Controlled:
             self._key = key_hash(("lock", me.id, me.locks_made))
             self._adopt(sched)
             if sched.trace is not None:
-                self._created = _user_frame(3)  # the caller of Lock()
+                self._created = user_frame(3)  # the caller of Lock()
 
     def acquire(self: Any, blocking: bool = True, timeout: float = -1) -> bool:
         sched = ACTIVE
@@ -157,7 +145,7 @@ class _Controlled:
         if sched.trace is None:  # exploring: no labels, no frames
             sched.point(what, Access(self._key, True, "", None, sync=True), None)
             return
-        where = _user_frame(3)
+        where = user_frame(3)
         label = _label(self, self._kind, _variable(self))
         sched.point(f"{what.replace(' a lock', '')} {label}",
                     Access(self._key, True, label, where, sync=True), where)

@@ -12,14 +12,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import itertools
-import os
 import queue
 import sys
 import threading
 import time
 from typing import Any
 
-from plait._paths import is_plait_file
+from plait._paths import user_frame
 from plait.errors import OwnEventLoop
 from plait.threads import locks
 from plait.threads.locks import Lock, RLock  # noqa: F401 (the modeled types, re-exported)
@@ -31,19 +30,7 @@ from plait.threads.scheduler import (
     _allocate,
 )
 
-_STDLIB = os.path.dirname(os.__file__) + os.sep
-
 ACTIVE: Scheduler | None = None
-
-
-def _user_frame(depth: int = 2) -> tuple[str, int, str] | None:
-    frame = sys._getframe(depth)
-    while frame is not None:
-        name = frame.f_code.co_filename
-        if not name.startswith(_STDLIB) and not is_plait_file(name):
-            return (name, frame.f_lineno, frame.f_code.co_name)
-        frame = frame.f_back  # type: ignore[assignment]
-    return None
 
 
 def _untraced(hook: Any) -> Any:
@@ -142,7 +129,7 @@ def _start(self: threading.Thread) -> None:
     actor = sched.add_actor(self.name, self)
     if sched.trace is not None:  # a step of the report (not a scheduling point: dpor's counts)
         me = sched.me()
-        where = _user_frame(2)
+        where = user_frame(2)
         if me is not None:
             sched.trace.append(ThreadStep(me.id, me.name, f"starts {self.name}", where,
                                           sched.clock.now))
@@ -193,7 +180,7 @@ def _join(self: threading.Thread, timeout: float | None = None) -> None:
     sched = ACTIVE
     if actor is None or sched is None or sched.over or sched.me() is None:
         return _orig_join(self, timeout)
-    where = _user_frame() if sched.trace is not None else None
+    where = user_frame() if sched.trace is not None else None
     sched.point(f"joins {self.name}", None, where)
     if not sched.join(actor, timeout):
         return None
@@ -242,7 +229,7 @@ def _new_event_loop() -> asyncio.AbstractEventLoop:
     sched = ACTIVE
     if sched is None or sched.me() is None:
         return _orig_new_event_loop()
-    where = _user_frame(2)
+    where = user_frame(2)
     at = "" if where is None else f" at {where[0]}:{where[1]} in {where[2]}"
     raise OwnEventLoop(
         f"an explored test started an event loop of its own (asyncio.run, "

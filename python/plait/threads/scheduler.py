@@ -15,7 +15,6 @@ what. Time is virtual: ``time.sleep`` and timed waits expire when nothing else c
 from __future__ import annotations
 
 import _thread
-import os
 import sys
 import threading
 import time
@@ -23,17 +22,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from plait._paths import is_library_file, is_plait_file
+from plait._paths import STDLIB_DIRS, is_library_file, is_plait_file, short_path
 from plait.errors import Deadlock, PlaitError
-from plait.footprint import U64, Access, key_hash
-from plait.timeline import next_seq
+from plait.footprint import U64, Access, key_hash, next_seq
 
 _allocate = _thread.allocate_lock  # the real primitive, captured before any patching
 _get_ident = _thread.get_ident
 
 
 _FINISHING = "the other threads to finish"
-_STDLIB = os.path.dirname(threading.__file__) + os.sep
 
 
 class ExecutionOver(BaseException):
@@ -388,7 +385,7 @@ class Scheduler:
         if frame is not None:
             inner: Any = frame
             user: Any = frame
-            while user is not None and (user.f_code.co_filename.startswith(_STDLIB)
+            while user is not None and (user.f_code.co_filename.startswith(STDLIB_DIRS)
                                         or is_plait_file(user.f_code.co_filename)):
                 user = user.f_back
             user = user or inner
@@ -448,8 +445,6 @@ def _local_names(thing: Any, frame: Any) -> str:
 def _fmt(where: tuple[str, int, str] | None) -> str:
     if where is None:
         return "?"
-    from plait.report import short_path
-
     return f"{short_path(where[0])}:{where[1]} in {where[2]}"
 
 

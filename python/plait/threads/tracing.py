@@ -50,8 +50,6 @@ _READERS = frozenset({
     "difference",
 })
 
-GRANULARITIES = ("access", "line", "sync")
-ATOMICITY = ("free-threaded", "gil")
 
 _EXCLUDED = tuple(sorted({
     os.path.realpath(p) for key in ("stdlib", "platstdlib", "purelib", "platlib")

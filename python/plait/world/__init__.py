@@ -7,6 +7,7 @@ current step). ``plait.world.files`` uses it for the file system and the OS with
 annotation in the code under test; ``plait.sql`` uses it for statements.
 """
 
+from plait.world import _step, intercept
 from plait.world._step import (
     OUTSIDE,
     Effect,
@@ -23,6 +24,10 @@ from plait.world._step import (
     wake,
 )
 
-__all__ = ["OUTSIDE", "Effect", "activate", "active", "block", "current_actor", "deactivate",
+_step._INTERCEPT.append(intercept)  # the interception of unannotated calls, built on _step
+add_trampolines = intercept.add_trampolines
+
+__all__ = ["OUTSIDE", "Effect", "activate", "active", "add_trampolines", "block", "current_actor",
+           "deactivate",
            "external_call",
            "external_step", "hold", "key_hash", "release", "wake"]

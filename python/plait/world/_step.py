@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from plait._paths import short_path
 from plait.footprint import Access, Key, key_hash
 
 Where = tuple[str, int, str]
@@ -60,7 +61,8 @@ _OUTSIDE_KEY = key_hash(OUTSIDE)
 _SCHED: Any = None  # the thread scheduler of the running execution (both drivers run on it)
 _ON_ACTIVATE: list[Callable[[], None]] = []  # per-execution caches to clear
 _ON_DEACTIVATE: list[Callable[[], None]] = []  # per-execution settings to undo
-_INTERCEPT: list[Any] = []  # the interception of unannotated calls (plait.world.intercept)
+_INTERCEPT: list[Any] = []  # the interception of unannotated calls: plait.world puts
+# plait.world.intercept here (that module is built on this one)
 
 
 def on_activate(reset: Callable[[], None]) -> None:
@@ -78,10 +80,6 @@ def activate(sched: Any) -> None:
     global _SCHED
     for reset in _ON_ACTIVATE:
         reset()
-    if not _INTERCEPT:
-        from plait.world import intercept
-
-        _INTERCEPT.append(intercept)
     if not _INTERCEPTING[0]:
         _INTERCEPT[0].install()
         _INTERCEPTING[0] = True
@@ -251,8 +249,6 @@ def _note_in_task(what: str, where: Where | None) -> None:
         return
     at = ""
     if where is not None:
-        from plait.report import short_path
-
         at = f" at {short_path(where[0])}:{where[1]}"
     trace.note(f"{what}{at}")
 

@@ -57,25 +57,27 @@ _USER: dict[types.CodeType, bool] = {}  # file-system calls: is this caller the 
 _NOT_PLAIT: dict[types.CodeType, bool] = {}  # sockets, subprocesses: is it not plait's?
 
 
-def _trampolines() -> set[types.CodeType]:
-    found = {threading.Thread.run.__code__,
-             concurrent.futures.thread._WorkItem.run.__code__,
-             asyncio.events.Handle._run.__code__}
-    from plait.aio import loop
-
-    def nested(code: types.CodeType) -> Iterator[types.CodeType]:
-        for const in code.co_consts:
-            if isinstance(const, types.CodeType):
-                yield const
-                yield from nested(const)
-
-    # the worker behind run_in_executor / to_thread calls the user's function
-    for method in (loop.PlaitLoop.run_in_executor, loop._ExecutorJob.__call__):
-        found.update(nested(method.__code__))
-    return found
+def _nested(code: types.CodeType) -> Iterator[types.CodeType]:
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            yield const
+            yield from _nested(const)
 
 
-_TRAMPOLINES: set[types.CodeType] = set()
+# Code that calls the user's function on its behalf: a file-system call made from it is the
+# user's (a thread's run, an executor's work item, a callback's handle).
+_TRAMPOLINES: set[types.CodeType] = {
+    threading.Thread.run.__code__, concurrent.futures.thread._WorkItem.run.__code__,
+    asyncio.events.Handle._run.__code__}
+
+
+def add_trampolines(*functions: Callable[..., Any]) -> None:
+    """A driver's functions whose nested functions call the user's code for it (the asyncio
+    driver's executor worker behind ``run_in_executor``/``to_thread``): calls made from those
+    nested functions count as the user's. Drivers register them; this module imports no driver."""
+    for function in functions:
+        _TRAMPOLINES.update(_nested(function.__code__))
+    _USER.clear()
 
 
 def _site_top(real: str) -> str | None:
@@ -374,7 +376,6 @@ def install() -> None:
     if _INSTALLED:
         return
     if not _TABLE:
-        _TRAMPOLINES.update(_trampolines())
         _TABLE.extend(_table())
     for owner, name, wrap in _TABLE:
         current = owner.__dict__.get(name) if isinstance(owner, type) else getattr(owner, name)
